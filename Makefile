@@ -1,0 +1,131 @@
+# Makefile: builds infd's runtime library, tools and tests into $(BUILD).
+#   make              build (installs missing dependencies first)
+#   make test         unit tests, ONNX node conformance, end-to-end tests
+#   make asan         unit tests under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make conformance  the official ONNX node tests through infd-run
+#   make fuzz         libFuzzer on the ONNX loader for FUZZ_SECONDS
+#   make bench        benchmarks against ONNX Runtime, written to docs/benchmarks.md
+#   make deps         install Debian and Python dependencies
+# BUILD=dir builds elsewhere (several builds can coexist).
+
+BUILD ?= build
+CC := gcc
+PYTHON := .venv/bin/python
+ONNX_PROTO := /usr/include/onnx/onnx.proto
+FUZZ_SECONDS ?= 600
+
+CUDA_HOME ?= $(if $(wildcard /usr/local/cuda/bin/nvcc),/usr/local/cuda,$(patsubst %/bin/nvcc,%,$(shell command -v nvcc 2>/dev/null)))
+NVCC := $(if $(CUDA_HOME),$(wildcard $(CUDA_HOME)/bin/nvcc))
+
+WARN := -Wall -Wextra -Werror
+CFLAGS ?= -O2 -g
+CFLAGS += -std=c11 $(WARN) -fopenmp -D_GNU_SOURCE -MMD -MP
+CPPFLAGS := -Iruntime -Icuda -I$(BUILD)/gen
+LDLIBS := -lopenblas -lprotobuf-c -ljansson -lm
+LDFLAGS += -fopenmp
+
+RT_MAIN := runtime/rt_run_main.c
+RT_SRC := $(filter-out $(RT_MAIN),$(wildcard runtime/*.c))
+GEN_SRC := $(BUILD)/gen/onnx.pb-c.c
+RT_OBJ := $(RT_SRC:%.c=$(BUILD)/%.o) $(GEN_SRC:.c=.o)
+
+ifneq ($(NVCC),)
+CU_SRC := $(wildcard cuda/*.cu)
+CU_OBJ := $(CU_SRC:%.cu=$(BUILD)/%.o)
+CPPFLAGS += -DINFD_HAVE_CUDA
+NVCCFLAGS := -O2 -std=c++17 -gencode arch=compute_80,code=sm_80 \
+             -gencode arch=compute_90,code=[sm_90,compute_90] -Icuda -Iruntime
+LDLIBS += -L$(CUDA_HOME)/lib64 -lcudart_static -ldl -lrt -lpthread -lstdc++
+BACKENDS := cpu cuda
+else
+BACKENDS := cpu
+endif
+
+SRV_SRC := $(wildcard server/*.c config/*.c)
+SRV_OBJ := $(SRV_SRC:%.c=$(BUILD)/%.o)
+SRV_LIB_OBJ := $(filter-out $(BUILD)/server/srv_main.o,$(SRV_OBJ))
+INFD := $(if $(SRV_SRC),$(BUILD)/infd)
+
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all deps test unit conformance asan fuzz bench clean
+all: deps $(BUILD)/libinfdrt.a $(BUILD)/infd-run $(INFD)
+	@echo "built in $(BUILD)/: backends: $(BACKENDS)"
+
+deps:
+	@scripts/deps.sh
+
+$(BUILD)/gen/onnx.pb-c.c $(BUILD)/gen/onnx.pb-c.h: $(ONNX_PROTO)
+	@mkdir -p $(BUILD)/gen
+	cp $(ONNX_PROTO) $(BUILD)/gen/onnx.proto
+	cd $(BUILD)/gen && protoc-c --c_out=. onnx.proto
+
+# generated code is not ours: no -Werror on it
+$(BUILD)/gen/onnx.pb-c.o: $(BUILD)/gen/onnx.pb-c.c
+	$(CC) -O2 -g -c $< -o $@
+
+$(BUILD)/runtime/%.o: runtime/%.c $(BUILD)/gen/onnx.pb-c.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/server/%.o $(BUILD)/config/%.o: CPPFLAGS += -Iserver -Iconfig
+$(BUILD)/server/%.o: server/%.c $(BUILD)/gen/onnx.pb-c.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/config/%.o: config/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/infd: $(SRV_OBJ) $(BUILD)/libinfdrt.a
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -lmicrohttpd -lpthread -o $@
+
+$(BUILD)/cuda/%.o: cuda/%.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) -c $< -o $@
+
+$(BUILD)/libinfdrt.a: $(RT_OBJ) $(CU_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/infd-run: $(BUILD)/runtime/rt_run_main.o $(BUILD)/libinfdrt.a
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+# unit tests link the runtime and the server's objects (all but its main)
+$(BUILD)/tests/%: tests/unit/%.c $(SRV_LIB_OBJ) $(BUILD)/libinfdrt.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Iserver -Iconfig $(CFLAGS) $< $(SRV_LIB_OBJ) $(BUILD)/libinfdrt.a \
+	    $(LDFLAGS) $(LDLIBS) -lmicrohttpd -lpthread -lcmocka -o $@
+
+unit: $(UNIT_BIN)
+	@tests/run_unit.sh $(UNIT_BIN)
+
+test: all
+	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory conformance
+
+conformance: all
+	@$(PYTHON) tests/conformance/run_onnx_node_tests.py --runner $(BUILD)/infd-run
+
+asan:
+	@$(MAKE) --no-print-directory BUILD=build/asan \
+	    CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+	    LDFLAGS="-fsanitize=address,undefined" unit
+
+FUZZ_CFLAGS := -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -Iruntime -I$(BUILD)/gen
+FUZZ_SRC := $(filter-out runtime/rt_cpu_% runtime/rt_backend.c runtime/rt_session.c runtime/rt_exec.c runtime/rt_build_info.c,$(RT_SRC))
+$(BUILD)/fuzz_onnx: tests/fuzz/fuzz_onnx.c $(FUZZ_SRC) $(GEN_SRC)
+	clang $(FUZZ_CFLAGS) $^ -lprotobuf-c -lm -o $@
+
+fuzz: deps $(BUILD)/fuzz_onnx
+	@mkdir -p $(BUILD)/fuzz-corpus
+	@for d in /usr/share/libonnx-testdata/data/node/*/; do \
+	   cp -n $$d/model.onnx $(BUILD)/fuzz-corpus/$$(basename $$d).onnx; done
+	$(BUILD)/fuzz_onnx -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 \
+	    -print_final_stats=1 $(BUILD)/fuzz-corpus
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(RT_OBJ:.o=.d) $(SRV_OBJ:.o=.d) $(BUILD)/runtime/rt_run_main.d $(UNIT_BIN:=.d)

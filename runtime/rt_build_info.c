@@ -1,0 +1,27 @@
+/* rt_build_info.c: version text shared by infd-run and infd. The only runtime file that
+ * talks to cuda/, through its C header. */
+#include "rt_build_info.h"
+
+#include <cblas.h>
+
+#ifdef INFD_HAVE_CUDA
+#include "cuda_device.h"
+#endif
+
+void rt_build_info_print(FILE *f, const char *program)
+{
+    fprintf(f, "%s %s\n", program, INFD_VERSION);
+    fprintf(f, "cpu backend: OpenBLAS %s\n", openblas_get_config());
+#ifdef INFD_HAVE_CUDA
+    char buf[160];
+    cuda_runtime_version(buf, sizeof buf);
+    int n = cuda_device_count();
+    fprintf(f, "cuda support: compiled in (CUDA runtime %s), %d device%s visible\n", buf, n,
+            n == 1 ? "" : "s");
+    for (int i = 0; i < n; i++)
+        if (cuda_device_describe(i, buf, sizeof buf) == 0)
+            fprintf(f, "  cuda:%d %s\n", i, buf);
+#else
+    fprintf(f, "cuda support: not compiled in (nvcc was not found at build time)\n");
+#endif
+}
