@@ -18,11 +18,15 @@ CUDA_HOME ?= $(if $(wildcard /usr/local/cuda/bin/nvcc),/usr/local/cuda,$(patsubs
 NVCC := $(if $(CUDA_HOME),$(wildcard $(CUDA_HOME)/bin/nvcc))
 
 WARN := -Wall -Wextra -Werror
-CFLAGS ?= -O2 -g
-CFLAGS += -std=c11 $(WARN) -fopenmp -D_GNU_SOURCE -MMD -MP
-CPPFLAGS := -Iruntime -Icuda -I$(BUILD)/gen
-LDLIBS := -lopenblas -lprotobuf-c -ljansson -lm
-LDFLAGS += -fopenmp
+OPT ?= -O2 -g
+SAN ?=
+CFLAGS := $(OPT) $(SAN) -std=c11 $(WARN) -fopenmp -D_GNU_SOURCE -MMD -MP
+# Debian's OpenMP build of OpenBLAS, named by path: the pthread build would run a second
+# thread pool that fights ours (measured: 30-60x slower at 2 threads).
+BLAS_DIR := /usr/lib/x86_64-linux-gnu/openblas-openmp
+CPPFLAGS := -Iruntime -Icuda -I$(BUILD)/gen -I/usr/include/x86_64-linux-gnu/openblas-openmp
+LDLIBS := -L$(BLAS_DIR) -Wl,-rpath,$(BLAS_DIR) -lopenblas -lprotobuf-c -ljansson -lm
+LDFLAGS := -fopenmp $(SAN)
 
 RT_MAIN := runtime/rt_run_main.c
 RT_SRC := $(filter-out $(RT_MAIN),$(wildcard runtime/*.c))
@@ -49,7 +53,7 @@ INFD := $(if $(SRV_SRC),$(BUILD)/infd)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps test unit conformance asan fuzz bench clean
+.PHONY: all deps test unit conformance e2e asan fuzz bench clean
 all: deps $(BUILD)/libinfdrt.a $(BUILD)/infd-run $(INFD)
 	@echo "built in $(BUILD)/: backends: $(BACKENDS)"
 
@@ -78,8 +82,9 @@ $(BUILD)/config/%.o: config/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
+SRV_LIBS := -lmicrohttpd -lsystemd -lpthread
 $(BUILD)/infd: $(SRV_OBJ) $(BUILD)/libinfdrt.a
-	$(CC) $(LDFLAGS) $^ $(LDLIBS) -lmicrohttpd -lpthread -o $@
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) $(SRV_LIBS) -o $@
 
 $(BUILD)/cuda/%.o: cuda/%.cu
 	@mkdir -p $(dir $@)
@@ -96,7 +101,7 @@ $(BUILD)/infd-run: $(BUILD)/runtime/rt_run_main.o $(BUILD)/libinfdrt.a
 $(BUILD)/tests/%: tests/unit/%.c $(SRV_LIB_OBJ) $(BUILD)/libinfdrt.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Iserver -Iconfig $(CFLAGS) $< $(SRV_LIB_OBJ) $(BUILD)/libinfdrt.a \
-	    $(LDFLAGS) $(LDLIBS) -lmicrohttpd -lpthread -lcmocka -o $@
+	    $(LDFLAGS) $(LDLIBS) $(SRV_LIBS) -lcmocka -o $@
 
 unit: $(UNIT_BIN)
 	@tests/run_unit.sh $(UNIT_BIN)
@@ -104,14 +109,18 @@ unit: $(UNIT_BIN)
 test: all
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory conformance
+	@$(MAKE) --no-print-directory e2e
 
 conformance: all
 	@$(PYTHON) tests/conformance/run_onnx_node_tests.py --runner $(BUILD)/infd-run
 
+# the daemon driven by tritonclient and curl (INFD_BIN picks the binary)
+e2e: all
+	@INFD_BIN=$(BUILD)/infd $(PYTHON) -m pytest -q tests/e2e
+
 asan:
-	@$(MAKE) --no-print-directory BUILD=build/asan \
-	    CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
-	    LDFLAGS="-fsanitize=address,undefined" unit
+	@$(MAKE) --no-print-directory BUILD=build/asan OPT="-O1 -g" \
+	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" unit
 
 FUZZ_CFLAGS := -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -Iruntime -I$(BUILD)/gen
 FUZZ_SRC := $(filter-out runtime/rt_cpu_% runtime/rt_backend.c runtime/rt_session.c runtime/rt_exec.c runtime/rt_build_info.c,$(RT_SRC))
@@ -124,6 +133,12 @@ fuzz: deps $(BUILD)/fuzz_onnx
 	   cp -n $$d/model.onnx $(BUILD)/fuzz-corpus/$$(basename $$d).onnx; done
 	$(BUILD)/fuzz_onnx -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 \
 	    -print_final_stats=1 $(BUILD)/fuzz-corpus
+
+bench:
+	@scripts/deps.sh bench
+	@$(MAKE) --no-print-directory $(BUILD)/infd-run
+	$(PYTHON) scripts/export_bench_models.py --out $(BUILD)/bench
+	$(PYTHON) scripts/bench_cpu.py --runner $(BUILD)/infd-run --models $(BUILD)/bench
 
 clean:
 	rm -rf $(BUILD)

@@ -21,8 +21,10 @@ RT_CPU_KERNEL(rt_cpu_binary);   /* Add Sub Mul Div Pow Equal Less Greater */
 RT_CPU_KERNEL(rt_cpu_where);
 RT_CPU_KERNEL(rt_cpu_variadic); /* Min Max */
 RT_CPU_KERNEL(rt_cpu_unary);    /* Sqrt Exp Log Neg Abs Reciprocal Relu LeakyRelu Sigmoid Tanh Erf Not Clip */
+RT_CPU_KERNEL(rt_cpu_copy);     /* Identity, Dropout */
+
+/* rt_cpu_cast.c */
 RT_CPU_KERNEL(rt_cpu_cast);
-RT_CPU_KERNEL(rt_cpu_copy);     /* Identity, Dropout (inference: copy, mask of ones) */
 
 /* rt_cpu_nn.c, rt_cpu_conv.c, rt_cpu_pool.c */
 RT_CPU_KERNEL(rt_cpu_matmul);

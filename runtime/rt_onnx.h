@@ -1,7 +1,8 @@
 /* rt_onnx.h: the ONNX loader (ModelProto -> rt_graph) and TensorProto files, both decoded
  * with protobuf-c from code generated at build time from /usr/include/onnx/onnx.proto.
  *
- * Supports opsets 7 to 17 of the default domain, initializers in raw_data or the typed
+ * Supports opsets 1 to 17 of the default domain (the ops' semantics per opset, as the
+ * ONNX node tests use them), initializers in raw_data or the typed
  * fields, external data files next to the model (resolved inside the model's directory
  * only), Constant nodes with any value_* attribute, and dynamic input dimensions. An op
  * outside RT_OP_LIST fails the load with an error naming the op and the node. */

@@ -21,11 +21,9 @@ void rt_aligned_free(void *p)
 int64_t rt_shape_numel(const rt_shape *s)
 {
     int64_t n = 1;
-    for (int i = 0; i < s->rank; i++) {
-        if (s->dims[i] < 0)
+    for (int i = 0; i < s->rank; i++)
+        if (s->dims[i] < 0 || __builtin_mul_overflow(n, s->dims[i], &n))
             return -1;
-        n *= s->dims[i];
-    }
     return n;
 }
 
@@ -78,14 +76,9 @@ static int64_t checked_numel(const rt_shape *s, size_t elem)
 {
     if (s->rank < 0 || s->rank > RT_MAX_RANK)
         return -1;
-    int64_t n = 1;
-    for (int i = 0; i < s->rank; i++) {
-        if (s->dims[i] < 0)
-            return -1;
-        if (s->dims[i] && n > INT64_MAX / s->dims[i])
-            return -1;
-        n *= s->dims[i];
-    }
+    int64_t n = rt_shape_numel(s);
+    if (n < 0)
+        return -1;
     if (elem && (uint64_t)n > (uint64_t)(SIZE_MAX / 2) / elem)
         return -1;
     return n;

@@ -43,7 +43,7 @@ typedef struct rt_tensor {
     char *string_pool;      /* owned bytes that rt_str elements point into (BYTES only) */
 } rt_tensor;
 
-/* Number of elements (1 for rank 0); -1 if any dim is negative. */
+/* Number of elements (1 for rank 0); -1 if any dim is negative or the product overflows. */
 int64_t rt_shape_numel(const rt_shape *s);
 bool rt_shape_equal(const rt_shape *a, const rt_shape *b);
 /* Writes "[2,3,-1]" into buf (always NUL-terminated); returns buf. */

@@ -1,0 +1,137 @@
+/* rt_cpu_nn_util.c: float stand-ins for F16/BF16/small-integer tensors and scratch access
+ * for the NN and reduction kernels (see rt_cpu_nn_util.h). */
+#include "rt_cpu_nn_util.h"
+
+#include <string.h>
+
+rt_status rt_nn_scratch(rt_kernel_ctx *ctx, size_t bytes, void **p, rt_error *err)
+{
+    *p = NULL;
+    if (bytes == 0)
+        return RT_OK;
+    *p = rt_kernel_scratch(ctx, bytes);
+    if (!*p)
+        return rt_error_set(err, RT_ERR_NOMEM, "out of memory for %zu bytes of kernel scratch",
+                            bytes);
+    return RT_OK;
+}
+
+static void to_f32(const rt_tensor *t, float *dst)
+{
+    size_t n = (size_t)rt_tensor_numel(t);
+    const uint16_t *h = t->data;
+    if (t->dtype == RT_DTYPE_F16)
+        for (size_t i = 0; i < n; i++)
+            dst[i] = rt_f16_to_f32(h[i]);
+    else if (t->dtype == RT_DTYPE_BF16)
+        for (size_t i = 0; i < n; i++)
+            dst[i] = rt_bf16_to_f32(h[i]);
+    else
+        for (size_t i = 0; i < n; i++)
+            dst[i] = (float)rt_dtype_load_f64(t->dtype, t->data, i);
+}
+
+static void from_f32(const float *src, rt_tensor *t)
+{
+    size_t n = (size_t)rt_tensor_numel(t);
+    uint16_t *h = t->data;
+    if (t->dtype == RT_DTYPE_F16)
+        for (size_t i = 0; i < n; i++)
+            h[i] = rt_f32_to_f16(src[i]);
+    else if (t->dtype == RT_DTYPE_BF16)
+        for (size_t i = 0; i < n; i++)
+            h[i] = rt_f32_to_bf16(src[i]);
+    else
+        for (size_t i = 0; i < n; i++)
+            rt_dtype_store_f64(t->dtype, t->data, i, src[i]);
+}
+
+rt_status rt_f32_views_begin(rt_kernel_ctx *ctx, rt_dtype from, const rt_tensor *const *in,
+                             int n_in, rt_tensor *const *out, int n_out, size_t extra,
+                             rt_f32_views *v, rt_error *err)
+{
+    if (n_in > RT_NN_MAX_IO || n_out > RT_NN_MAX_IO)
+        return rt_error_set(err, RT_ERR_INTERNAL, "too many tensors for float views");
+    memset(v, 0, sizeof *v);
+    v->from = from;
+    size_t bytes = rt_scratch_piece(extra, 1);
+    for (int i = 0; i < n_in; i++)
+        if (in[i] && in[i]->dtype == from)
+            bytes += rt_scratch_piece((size_t)rt_tensor_numel(in[i]), sizeof(float));
+    for (int i = 0; i < n_out; i++)
+        if (out[i] && out[i]->dtype == from)
+            bytes += rt_scratch_piece((size_t)rt_tensor_numel(out[i]), sizeof(float));
+    char *p;
+    rt_status st = rt_nn_scratch(ctx, bytes, (void **)&p, err);
+    if (st != RT_OK)
+        return st;
+    v->extra = extra ? p : NULL;
+    p += rt_scratch_piece(extra, 1);
+    for (int i = 0; i < n_in; i++) {
+        v->in[i] = in[i];
+        if (!in[i] || in[i]->dtype != from)
+            continue;
+        v->in_t[i] = *in[i];
+        v->in_t[i].dtype = RT_DTYPE_F32;
+        v->in_t[i].data = p;
+        to_f32(in[i], (float *)p);
+        p += rt_scratch_piece((size_t)rt_tensor_numel(in[i]), sizeof(float));
+        v->in[i] = &v->in_t[i];
+    }
+    for (int i = 0; i < n_out; i++) {
+        v->out[i] = out[i];
+        if (!out[i] || out[i]->dtype != from)
+            continue;
+        v->out_t[i] = *out[i];
+        v->out_t[i].dtype = RT_DTYPE_F32;
+        v->out_t[i].data = p;
+        p += rt_scratch_piece((size_t)rt_tensor_numel(out[i]), sizeof(float));
+        v->out[i] = &v->out_t[i];
+    }
+    return RT_OK;
+}
+
+void rt_f32_views_end(const rt_f32_views *v, rt_tensor *const *out, int n_out)
+{
+    for (int i = 0; i < n_out; i++)
+        if (out[i] && v->out[i] != out[i])
+            from_f32(v->out[i]->data, out[i]);
+}
+
+rt_status rt_nn_run(rt_kernel_ctx *ctx, rt_dtype dt, rt_nn_body body, const void *params,
+                    const rt_tensor *const *in, int n_in, rt_tensor *const *out, int n_out,
+                    size_t scratch_elems, rt_error *err)
+{
+    void *scratch;
+    rt_status st;
+    if (dt == RT_DTYPE_F32 || dt == RT_DTYPE_F64) {
+        st = rt_nn_scratch(ctx, scratch_elems * rt_dtype_size(dt), &scratch, err);
+        return st != RT_OK ? st : body(ctx, params, in, out, scratch, err);
+    }
+    rt_f32_views v;
+    st = rt_f32_views_begin(ctx, dt, in, n_in, out, n_out, scratch_elems * sizeof(float), &v,
+                            err);
+    if (st == RT_OK)
+        st = body(ctx, params, v.in, v.out, v.extra, err);
+    if (st == RT_OK)
+        rt_f32_views_end(&v, out, n_out);
+    return st;
+}
+
+rt_status rt_window_pad3(rt_window *w, rt_error *err)
+{
+    if (w->rank > 3)
+        return rt_error_set(err, RT_ERR_UNSUPPORTED, "%d spatial dims are not supported (at most 3)",
+                            w->rank);
+    int shift = 3 - w->rank;
+    int64_t *fields[] = {w->in, w->out, w->kernel, w->stride, w->dilation, w->pad_begin,
+                         w->pad_end};
+    for (size_t f = 0; f < sizeof fields / sizeof *fields; f++) {
+        int64_t fill = f < 5 ? 1 : 0; /* sizes and steps become 1, pads 0 */
+        memmove(fields[f] + shift, fields[f], sizeof(int64_t) * (size_t)w->rank);
+        for (int i = 0; i < shift; i++)
+            fields[f][i] = fill;
+    }
+    w->rank = 3;
+    return RT_OK;
+}

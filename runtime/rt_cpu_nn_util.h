@@ -1,0 +1,71 @@
+/* rt_cpu_nn_util.h: helpers shared by the CPU kernels of the NN and reduction ops: running
+ * an F32 kernel body on F16/BF16 (or small-integer) tensors through float copies, and
+ * carving one scratch buffer into aligned pieces. */
+#ifndef RT_CPU_NN_UTIL_H
+#define RT_CPU_NN_UTIL_H
+
+#include <stddef.h>
+
+#include "rt_backend.h"
+#include "rt_nn_params.h"
+
+#define RT_NN_MAX_IO 8
+
+/* Size of a piece of n elements of elem bytes, rounded to 64 bytes so that the next piece
+ * of the same scratch buffer stays aligned. */
+static inline size_t rt_scratch_piece(size_t n, size_t elem)
+{
+    return (n * elem + 63) & ~(size_t)63;
+}
+
+/* Float stand-ins for the tensors of dtype `from`: inputs converted to F32, outputs given
+ * F32 buffers; other tensors pass through. `extra` is a further scratch piece for the
+ * kernel body (NULL when 0 bytes were asked for). */
+typedef struct rt_f32_views {
+    rt_tensor in_t[RT_NN_MAX_IO], out_t[RT_NN_MAX_IO];
+    const rt_tensor *in[RT_NN_MAX_IO];
+    rt_tensor *out[RT_NN_MAX_IO];
+    rt_dtype from;
+    void *extra;
+} rt_f32_views;
+
+/* Builds the views in one scratch buffer from ctx (so the body must not ask ctx for
+ * scratch itself). */
+rt_status rt_f32_views_begin(rt_kernel_ctx *ctx, rt_dtype from, const rt_tensor *const *in,
+                             int n_in, rt_tensor *const *out, int n_out, size_t extra,
+                             rt_f32_views *v, rt_error *err);
+/* Converts the float outputs back into the real outputs. */
+void rt_f32_views_end(const rt_f32_views *v, rt_tensor *const *out, int n_out);
+
+/* A kernel body: computes in F32 or F64 (the dtype of its main tensors) with a scratch
+ * piece of the size it asked rt_nn_run for. */
+typedef rt_status (*rt_nn_body)(rt_kernel_ctx *ctx, const void *params,
+                                const rt_tensor *const *in, rt_tensor *const *out,
+                                void *scratch, rt_error *err);
+
+/* Runs body with scratch_elems elements of scratch of the compute type: directly when dt
+ * (the dtype of the op's main tensors) is F32 or F64, else on F32 views of the tensors of
+ * dtype dt, converting the outputs back afterwards. */
+rt_status rt_nn_run(rt_kernel_ctx *ctx, rt_dtype dt, rt_nn_body body, const void *params,
+                    const rt_tensor *const *in, int n_in, rt_tensor *const *out, int n_out,
+                    size_t scratch_elems, rt_error *err);
+
+/* Pads a window of 1 to 3 spatial dims to exactly 3 by prepending dims of size 1, so that
+ * the Conv and pooling kernels have one 3-D loop nest; fails for more than 3 dims. */
+rt_status rt_window_pad3(rt_window *w, rt_error *err);
+
+/* The indices i in [0, count) with 0 <= off + i * step < size, as [*lo, *hi) (step > 0). */
+static inline void rt_window_range(int64_t off, int64_t step, int64_t size, int64_t count,
+                                   int64_t *lo, int64_t *hi)
+{
+    int64_t l = off >= 0 ? 0 : (-off + step - 1) / step;
+    int64_t h = off > size - 1 ? 0 : (size - 1 - off) / step + 1;
+    h = h < count ? h : count;
+    *lo = l < h ? l : h;
+    *hi = h;
+}
+
+/* Scratch of at least `bytes` from ctx (NULL without error when bytes is 0). */
+rt_status rt_nn_scratch(rt_kernel_ctx *ctx, size_t bytes, void **p, rt_error *err);
+
+#endif
