@@ -250,6 +250,14 @@ static void bin_run(void *arg, const int64_t *off, const int64_t *step, int64_t 
     }
 }
 
+/* Pow(x, 2) on F32, which exporters write for LayerNorm's variance: x * x is the same
+ * correctly rounded square at a fraction of powf's cost. */
+static bool is_square(const rt_tensor *a, const rt_tensor *b)
+{
+    return a->dtype == RT_DTYPE_F32 && b->dtype == RT_DTYPE_F32 && rt_tensor_numel(b) == 1 &&
+           ((const float *)b->data)[0] == 2.0f && b->shape.rank <= a->shape.rank;
+}
+
 /* Computes out = op(a, b) with broadcasting; out may be a itself (same shape). */
 static rt_status bin_apply(rt_kernel_ctx *ctx, rt_op op, const rt_tensor *a, const rt_tensor *b,
                            rt_tensor *out, rt_error *err)
@@ -258,6 +266,13 @@ static rt_status bin_apply(rt_kernel_ctx *ctx, rt_op op, const rt_tensor *a, con
                  .ta = a->dtype, .tb = b->dtype, .to = out->dtype,
                  .ea = rt_dtype_size(a->dtype), .eb = rt_dtype_size(b->dtype),
                  .eo = rt_dtype_size(out->dtype)};
+    if (op == RT_OP_POW && is_square(a, b)) {
+        op = RT_OP_MUL;
+        j.b = a->data;
+        j.tb = a->dtype;
+        j.eb = j.ea;
+        b = a;
+    }
     if (op == RT_OP_POW && (a->dtype != b->dtype || rt_dtype_is_integer(a->dtype)))
         j.mode = BIN_POW_MIXED;
     else if (is_half(a->dtype) && a->dtype == b->dtype)

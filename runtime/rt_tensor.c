@@ -84,7 +84,8 @@ static int64_t checked_numel(const rt_shape *s, size_t elem)
     return n;
 }
 
-rt_tensor *rt_tensor_create(rt_dtype dtype, const rt_shape *shape, rt_error *err)
+/* A new owned host tensor; its bytes are zeroed only if zero is set. */
+static rt_tensor *tensor_alloc(rt_dtype dtype, const rt_shape *shape, bool zero, rt_error *err)
 {
     size_t elem = rt_dtype_size(dtype);
     int64_t n = checked_numel(shape, elem);
@@ -103,12 +104,18 @@ rt_tensor *rt_tensor_create(rt_dtype dtype, const rt_shape *shape, rt_error *err
                      (long long)((size_t)n * elem));
         return NULL;
     }
-    memset(data, 0, (size_t)n * elem);
+    if (zero)
+        memset(data, 0, (size_t)n * elem);
     t->dtype = dtype;
     t->shape = *shape;
     t->data = data;
     t->owns_data = true;
     return t;
+}
+
+rt_tensor *rt_tensor_create(rt_dtype dtype, const rt_shape *shape, rt_error *err)
+{
+    return tensor_alloc(dtype, shape, true, err);
 }
 
 rt_tensor *rt_tensor_wrap(rt_dtype dtype, const rt_shape *shape, void *data)
@@ -149,7 +156,7 @@ rt_status rt_tensor_set_strings(rt_tensor *t, const rt_str *strings, size_t n, r
 
 rt_tensor *rt_tensor_clone(const rt_tensor *t, rt_error *err)
 {
-    rt_tensor *c = rt_tensor_create(t->dtype, &t->shape, err);
+    rt_tensor *c = tensor_alloc(t->dtype, &t->shape, false, err);
     if (!c)
         return NULL;
     if (t->dtype == RT_DTYPE_BYTES) {
