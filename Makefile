@@ -1,5 +1,6 @@
 # Makefile: builds infd's runtime library, tools and tests into $(BUILD).
 #   make              build (installs missing dependencies first)
+#   make run          serve models/ on 127.0.0.1:8000 in the foreground
 #   make test         unit tests, ONNX node conformance, end-to-end tests
 #   make asan         unit tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make conformance  the official ONNX node tests through infd-run
@@ -53,7 +54,7 @@ INFD := $(if $(SRV_SRC),$(BUILD)/infd)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps test unit conformance e2e asan fuzz bench clean
+.PHONY: all deps test unit conformance e2e run asan fuzz bench clean
 all: deps $(BUILD)/libinfdrt.a $(BUILD)/infd-run $(INFD)
 	@echo "built in $(BUILD)/: backends: $(BACKENDS)"
 
@@ -114,9 +115,14 @@ test: all
 conformance: all
 	@$(PYTHON) tests/conformance/run_onnx_node_tests.py --runner $(BUILD)/infd-run
 
-# the daemon driven by tritonclient and curl (INFD_BIN picks the binary)
+# the daemon driven by tritonclient and curl (INFD_BIN picks the binary), and the
+# default models' accuracy through infd-run (INFD_RUN)
 e2e: all
-	@INFD_BIN=$(BUILD)/infd $(PYTHON) -m pytest -q tests/e2e
+	@INFD_BIN=$(BUILD)/infd INFD_RUN=$(BUILD)/infd-run $(PYTHON) -m pytest -q tests/e2e tests/model
+
+# serve the default model repository in the foreground on 127.0.0.1:8000
+run: all
+	@scripts/run.sh $(BUILD)/infd
 
 asan:
 	@$(MAKE) --no-print-directory BUILD=build/asan OPT="-O1 -g" \

@@ -2,10 +2,10 @@
  * dims) and Gemm. F32/F64 go to OpenBLAS, F16/BF16 through float copies, integers through
  * a plain loop with int64 accumulation. */
 #include <cblas.h>
-#include <string.h>
 
 #include "rt_cpu.h"
 #include "rt_cpu_nn_util.h"
+#include "rt_cpu_strided.h"
 
 typedef struct {
     bool ta, tb;
@@ -151,29 +151,22 @@ RT_CPU_KERNEL(rt_cpu_matmul)
 static rt_status gemm_body(rt_kernel_ctx *ctx, const void *params, const rt_tensor *const *in,
                            rt_tensor *const *out, void *scratch, rt_error *err)
 {
-    (void)ctx, (void)scratch, (void)err;
+    (void)scratch, (void)err;
     gemm_shape g = *(const gemm_shape *)params;
     const rt_tensor *c = in[2];
-    char *y = out[0]->data;
-    size_t es = rt_dtype_size(out[0]->dtype);
     if (c && g.beta != 0) {
-        /* Y starts as C broadcast to (m, n); strides of 0 repeat a dim of size 1 */
+        /* Y starts as C broadcast to (m, n): a stride of 0 repeats a dim of size 1 */
         const rt_shape *cs = &c->shape;
-        int64_t cm = cs->rank == 2 ? cs->dims[0] : 1, cn = cs->rank >= 1 ? cs->dims[cs->rank - 1] : 1;
-        int64_t rs = cm == 1 ? 0 : cn, col = cn == 1 ? 0 : 1;
-        const char *cd = c->data;
-        for (int64_t i = 0; i < g.m; i++) {
-            char *yr = y + (size_t)(i * g.n) * es;
-            if (col)
-                memcpy(yr, cd + (size_t)(i * rs) * es, (size_t)g.n * es);
-            else
-                for (int64_t j = 0; j < g.n; j++)
-                    memcpy(yr + (size_t)j * es, cd + (size_t)(i * rs) * es, es);
-        }
+        int64_t cm = cs->rank == 2 ? cs->dims[0] : 1;
+        int64_t cn = cs->rank >= 1 ? cs->dims[cs->rank - 1] : 1;
+        int64_t src[2] = {cm == 1 ? 0 : cn, cn == 1 ? 0 : 1}, dst[2] = {g.n, 1};
+        int64_t dims[2] = {g.m, g.n};
+        rt_strided_copy(out[0]->data, dst, c->data, src, 2, dims, rt_dtype_size(c->dtype),
+                        ctx->threads);
     } else {
         g.beta = 0;
     }
-    gemm_one(out[0]->dtype, &g, in[0]->data, in[1]->data, y);
+    gemm_one(out[0]->dtype, &g, in[0]->data, in[1]->data, out[0]->data);
     return RT_OK;
 }
 

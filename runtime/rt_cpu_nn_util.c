@@ -1,8 +1,20 @@
-/* rt_cpu_nn_util.c: float stand-ins for F16/BF16/small-integer tensors and scratch access
- * for the NN and reduction kernels (see rt_cpu_nn_util.h). */
+/* rt_cpu_nn_util.c: float stand-ins for F16/BF16/I8/U8 tensors, scratch access and window
+ * padding for the NN and reduction kernels (see rt_cpu_nn_util.h). */
 #include "rt_cpu_nn_util.h"
 
 #include <string.h>
+
+#define MAX_IO 8
+
+/* Float stand-ins for the tensors of dtype `from`: inputs converted to F32, outputs given
+ * F32 buffers; other tensors pass through. `extra` is the body's scratch piece (NULL when
+ * 0 bytes were asked for). */
+typedef struct {
+    rt_tensor in_t[MAX_IO], out_t[MAX_IO];
+    const rt_tensor *in[MAX_IO];
+    rt_tensor *out[MAX_IO];
+    void *extra;
+} f32_views;
 
 rt_status rt_nn_scratch(rt_kernel_ctx *ctx, size_t bytes, void **p, rt_error *err)
 {
@@ -46,14 +58,14 @@ static void from_f32(const float *src, rt_tensor *t)
             rt_dtype_store_f64(t->dtype, t->data, i, src[i]);
 }
 
-rt_status rt_f32_views_begin(rt_kernel_ctx *ctx, rt_dtype from, const rt_tensor *const *in,
-                             int n_in, rt_tensor *const *out, int n_out, size_t extra,
-                             rt_f32_views *v, rt_error *err)
+/* Builds the views and the extra piece in one scratch buffer from ctx. */
+static rt_status f32_views_begin(rt_kernel_ctx *ctx, rt_dtype from, const rt_tensor *const *in,
+                                 int n_in, rt_tensor *const *out, int n_out, size_t extra,
+                                 f32_views *v, rt_error *err)
 {
-    if (n_in > RT_NN_MAX_IO || n_out > RT_NN_MAX_IO)
+    if (n_in > MAX_IO || n_out > MAX_IO)
         return rt_error_set(err, RT_ERR_INTERNAL, "too many tensors for float views");
     memset(v, 0, sizeof *v);
-    v->from = from;
     size_t bytes = rt_scratch_piece(extra, 1);
     for (int i = 0; i < n_in; i++)
         if (in[i] && in[i]->dtype == from)
@@ -91,7 +103,8 @@ rt_status rt_f32_views_begin(rt_kernel_ctx *ctx, rt_dtype from, const rt_tensor 
     return RT_OK;
 }
 
-void rt_f32_views_end(const rt_f32_views *v, rt_tensor *const *out, int n_out)
+/* Converts the float outputs back into the real outputs. */
+static void f32_views_end(const f32_views *v, rt_tensor *const *out, int n_out)
 {
     for (int i = 0; i < n_out; i++)
         if (out[i] && v->out[i] != out[i])
@@ -108,13 +121,13 @@ rt_status rt_nn_run(rt_kernel_ctx *ctx, rt_dtype dt, rt_nn_body body, const void
         st = rt_nn_scratch(ctx, scratch_elems * rt_dtype_size(dt), &scratch, err);
         return st != RT_OK ? st : body(ctx, params, in, out, scratch, err);
     }
-    rt_f32_views v;
-    st = rt_f32_views_begin(ctx, dt, in, n_in, out, n_out, scratch_elems * sizeof(float), &v,
+    f32_views v;
+    st = f32_views_begin(ctx, dt, in, n_in, out, n_out, scratch_elems * sizeof(float), &v,
                             err);
     if (st == RT_OK)
         st = body(ctx, params, v.in, v.out, v.extra, err);
     if (st == RT_OK)
-        rt_f32_views_end(&v, out, n_out);
+        f32_views_end(&v, out, n_out);
     return st;
 }
 

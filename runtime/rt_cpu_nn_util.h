@@ -1,6 +1,6 @@
 /* rt_cpu_nn_util.h: helpers shared by the CPU kernels of the NN and reduction ops: running
- * an F32 kernel body on F16/BF16 (or small-integer) tensors through float copies, and
- * carving one scratch buffer into aligned pieces. */
+ * a kernel body written for F32/F64 on F16/BF16 (or I8/U8) tensors through float copies,
+ * scratch in aligned pieces, and the window arithmetic of Conv and pooling. */
 #ifndef RT_CPU_NN_UTIL_H
 #define RT_CPU_NN_UTIL_H
 
@@ -9,33 +9,12 @@
 #include "rt_backend.h"
 #include "rt_nn_params.h"
 
-#define RT_NN_MAX_IO 8
-
 /* Size of a piece of n elements of elem bytes, rounded to 64 bytes so that the next piece
  * of the same scratch buffer stays aligned. */
 static inline size_t rt_scratch_piece(size_t n, size_t elem)
 {
     return (n * elem + 63) & ~(size_t)63;
 }
-
-/* Float stand-ins for the tensors of dtype `from`: inputs converted to F32, outputs given
- * F32 buffers; other tensors pass through. `extra` is a further scratch piece for the
- * kernel body (NULL when 0 bytes were asked for). */
-typedef struct rt_f32_views {
-    rt_tensor in_t[RT_NN_MAX_IO], out_t[RT_NN_MAX_IO];
-    const rt_tensor *in[RT_NN_MAX_IO];
-    rt_tensor *out[RT_NN_MAX_IO];
-    rt_dtype from;
-    void *extra;
-} rt_f32_views;
-
-/* Builds the views in one scratch buffer from ctx (so the body must not ask ctx for
- * scratch itself). */
-rt_status rt_f32_views_begin(rt_kernel_ctx *ctx, rt_dtype from, const rt_tensor *const *in,
-                             int n_in, rt_tensor *const *out, int n_out, size_t extra,
-                             rt_f32_views *v, rt_error *err);
-/* Converts the float outputs back into the real outputs. */
-void rt_f32_views_end(const rt_f32_views *v, rt_tensor *const *out, int n_out);
 
 /* A kernel body: computes in F32 or F64 (the dtype of its main tensors) with a scratch
  * piece of the size it asked rt_nn_run for. */

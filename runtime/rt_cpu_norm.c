@@ -6,6 +6,7 @@
 
 #include "rt_cpu.h"
 #include "rt_cpu_nn_util.h"
+#include "rt_cpu_strided.h"
 #include "rt_nn_params.h"
 
 /* Below this many elements a loop stays on one thread. */
@@ -113,13 +114,17 @@ DEFINE_SOFTMAX(double, f64, exp)
 RT_CPU_KERNEL(rt_cpu_softmax)
 {
     const rt_shape *s = &in[0]->shape;
+    rt_dtype dt = in[0]->dtype;
     softmax_params p = {.log = node->op == RT_OP_LOG_SOFTMAX};
+    if (!rt_dtype_is_float(dt))
+        return rt_error_set(err, RT_ERR_UNSUPPORTED, "%s: dtype %s is not supported",
+                            rt_op_name(node->op), rt_dtype_name(dt));
     if (rt_tensor_numel(in[0]) == 0)
         return RT_OK;
     /* before opset 13 the input is flattened to 2-D at axis (default 1); from 13 on the
      * softmax runs along the single axis (default -1) */
     bool flatten = node->opset < 13;
-    int axis;
+    int axis = 0;
     rt_status st = rt_axis_normalize(node, rt_node_attr_int(node, "axis", flatten ? 1 : -1),
                                      s->rank, flatten, &axis, err);
     if (st != RT_OK)
@@ -129,7 +134,6 @@ RT_CPU_KERNEL(rt_cpu_softmax)
     p.inner = flatten ? 1 : dims_product(s, axis + 1, s->rank);
     if (p.len == 0)
         return RT_OK;
-    rt_dtype dt = in[0]->dtype;
     return rt_nn_run(ctx, dt, dt == RT_DTYPE_F64 ? softmax_body_f64 : softmax_body_f32, &p, in,
                      n_in, out, n_out, 0, err);
 }
@@ -143,27 +147,25 @@ typedef struct {
     double epsilon;
 } layernorm_params;
 
-/* Scale or bias as a full row of cols elements of the compute dtype dt: the tensor itself
- * when it has that many elements, else its broadcast copy in dst. */
-static const void *norm_row(const rt_tensor *t, const layernorm_params *p, rt_dtype dt, void *dst)
+/* Scale or bias as a full row of cols elements: the tensor itself when it has that many
+ * elements, else its broadcast copy in dst. */
+static const void *norm_row(const rt_tensor *t, const layernorm_params *p, void *dst)
 {
     if (!t || rt_tensor_numel(t) == p->cols)
         return t ? t->data : NULL;
+    int64_t t_strides[RT_MAX_RANK], src[RT_MAX_RANK], dst_strides[RT_MAX_RANK];
+    rt_strides_contiguous(&t->shape, t_strides);
     int off = p->norm_rank - t->shape.rank;
-    for (int64_t j = 0; j < p->cols; j++) {
-        int64_t rem = j, src = 0, stride = 1;
-        for (int d = p->norm_rank - 1; d >= off; d--) {
-            int64_t idx = rem % p->norm_dims[d], td = t->shape.dims[d - off];
-            rem /= p->norm_dims[d];
-            src += (td == 1 ? 0 : idx) * stride;
-            stride *= td;
-        }
-        rt_dtype_store_f64(dt, dst, (size_t)j, rt_dtype_load_f64(t->dtype, t->data, (size_t)src));
-    }
+    for (int d = 0; d < p->norm_rank; d++)
+        src[d] = d < off || t->shape.dims[d - off] == 1 ? 0 : t_strides[d - off];
+    rt_shape norm = rt_shape_make(p->norm_rank, p->norm_dims);
+    rt_strides_contiguous(&norm, dst_strides);
+    rt_strided_copy(dst, dst_strides, t->data, src, p->norm_rank, p->norm_dims,
+                    rt_dtype_size(t->dtype), 1);
     return dst;
 }
 
-#define DEFINE_LAYERNORM(T, SUF, DT)                                                          \
+#define DEFINE_LAYERNORM(T, SUF)                                                          \
     static rt_status layernorm_body_##SUF(rt_kernel_ctx *ctx, const void *params,            \
                                           const rt_tensor *const *in, rt_tensor *const *out,  \
                                           void *scratch, rt_error *err)                       \
@@ -172,8 +174,8 @@ static const void *norm_row(const rt_tensor *t, const layernorm_params *p, rt_dt
         const layernorm_params *p = params;                                                   \
         const T *x = in[0]->data;                                                             \
         T *y = out[0]->data;                                                                  \
-        const T *scale = norm_row(in[1], p, DT, scratch);                                     \
-        const T *bias = norm_row(in[2], p, DT, (T *)scratch + p->cols);                       \
+        const T *scale = norm_row(in[1], p, scratch);                                         \
+        const T *bias = norm_row(in[2], p, (T *)scratch + p->cols);                           \
         int64_t rows = p->rows, cols = p->cols;                                               \
         T eps = (T)p->epsilon;                                                                \
         _Pragma("omp parallel for if(rows * cols > PAR_MIN) num_threads(ctx->threads)")       \
@@ -206,13 +208,13 @@ static const void *norm_row(const rt_tensor *t, const layernorm_params *p, rt_dt
         return RT_OK;                                                                         \
     }
 
-DEFINE_LAYERNORM(float, f32, RT_DTYPE_F32)
-DEFINE_LAYERNORM(double, f64, RT_DTYPE_F64)
+DEFINE_LAYERNORM(float, f32)
+DEFINE_LAYERNORM(double, f64)
 
 RT_CPU_KERNEL(rt_cpu_layernorm)
 {
     const rt_shape *s = &in[0]->shape;
-    int axis;
+    int axis = 0;
     rt_status st = rt_axis_normalize(node, rt_node_attr_int(node, "axis", -1), s->rank, false,
                                      &axis, err);
     if (st != RT_OK)

@@ -21,6 +21,7 @@
 
 typedef struct {
     int n;                        /* merged blocks */
+    int passes;                   /* reduced blocks among them */
     int64_t dims[RT_MAX_RANK];
     bool reduced[RT_MAX_RANK];
     int64_t count;                /* elements reduced into each output */
@@ -66,9 +67,7 @@ typedef struct {
                                  T *y, T *scratch)                                            \
     {                                                                                         \
         reduce_params q = *p;                                                                 \
-        int passes = 0;                                                                       \
-        for (int i = 0; i < q.n; i++)                                                         \
-            passes += q.reduced[i];                                                           \
+        int passes = p->passes;                                                               \
         if (passes == 0)                                                                      \
             memcpy(y, x, sizeof(T) * (size_t)p->in_numel);                                    \
         const T *src = x;                                                                     \
@@ -166,14 +165,13 @@ RT_CPU_KERNEL(rt_cpu_reduce)
         memset(out[0]->data, 0, rt_tensor_nbytes(out[0]));
         return RT_OK;
     }
-    int passes = 0;
     for (int i = 0; i < p.n; i++)
-        passes += p.reduced[i];
+        p.passes += p.reduced[i];
     rt_dtype dt = in[0]->dtype;
     if (rt_dtype_is_integer(dt))
         return reduce_int(ctx, &p, in[0], out[0], err);
     return rt_nn_run(ctx, dt, reduce_body, &p, in, 1, out, 1,
-                     passes > 1 ? (size_t)p.in_numel : 0, err);
+                     p.passes > 1 ? (size_t)p.in_numel : 0, err);
 }
 
 /* ---- ArgMax ---- */

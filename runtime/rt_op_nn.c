@@ -3,6 +3,7 @@
  * that Conv and pooling share with their kernels. */
 #include <string.h>
 
+#include "rt_broadcast.h"
 #include "rt_graph.h"
 #include "rt_nn_params.h"
 #include "rt_ops.h"
@@ -179,19 +180,11 @@ rt_status rt_infer_matmul(const rt_node *node, const rt_tensor *const *in, int n
                             "MatMul: inner dims differ (%lld vs %lld)", (long long)ka,
                             (long long)kb);
     /* batch dims: all but the last two of each operand, numpy-broadcast */
-    int ba = a->rank > 2 ? a->rank - 2 : 0, bb = b->rank > 2 ? b->rank - 2 : 0;
-    int br = ba > bb ? ba : bb;
+    rt_shape ba = rt_shape_make(a->rank > 2 ? a->rank - 2 : 0, a->dims);
+    rt_shape bb = rt_shape_make(b->rank > 2 ? b->rank - 2 : 0, b->dims);
     rt_shape *o = &out[0].shape;
-    o->rank = 0;
-    for (int i = 0; i < br; i++) {
-        int64_t da = i - (br - ba) >= 0 ? a->dims[i - (br - ba)] : 1;
-        int64_t db = i - (br - bb) >= 0 ? b->dims[i - (br - bb)] : 1;
-        if (da != db && da != 1 && db != 1)
-            return rt_error_set(err, RT_ERR_INVALID_ARG,
-                                "MatMul: batch dim %d cannot broadcast (%lld vs %lld)", i,
-                                (long long)da, (long long)db);
-        o->dims[o->rank++] = da == 1 ? db : da;
-    }
+    if ((st = rt_broadcast_shapes(&ba, &bb, o, err)) != RT_OK)
+        return rt_error_prefix(err, "MatMul batch dims: ");
     if (a->rank >= 2)
         o->dims[o->rank++] = a->dims[a->rank - 2];
     if (b->rank >= 2)

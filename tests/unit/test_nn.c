@@ -284,10 +284,20 @@ static void test_conv_1d_3d_and_pointwise(void **state)
     conv_ref_args c11 = {.group = 1, .stride = {1, 1}, .dilation = {1, 1}};
     check_conv(RT_DTYPE_F32, 4, (int64_t[]){2, 3, 4, 4}, (int64_t[]){5, 3, 1, 1}, true, &c11,
                (int64_t[]){0, 0, 0, 0}, (int64_t[]){2, 5, 4, 4}, TOL);
-    /* depthwise */
+    /* depthwise (direct loops), also with 3 output channels per input channel, strides
+     * and dilations */
     conv_ref_args cd = {.group = 3, .stride = {1, 1}, .dilation = {1, 1}, .pad_begin = {1, 1}};
     check_conv(RT_DTYPE_F32, 4, (int64_t[]){1, 3, 5, 5}, (int64_t[]){3, 1, 3, 3}, true, &cd,
                (int64_t[]){1, 1, 1, 1}, (int64_t[]){1, 3, 5, 5}, TOL);
+    conv_ref_args cm = {.group = 2, .stride = {1, 2}, .dilation = {2, 1}, .pad_begin = {1, 2}};
+    /* H: (6 + 1 + 0 - 5) / 1 + 1 = 3; W: (7 + 2 + 1 - 3) / 2 + 1 = 4 */
+    check_conv(RT_DTYPE_F32, 4, (int64_t[]){2, 2, 6, 7}, (int64_t[]){6, 1, 3, 3}, true, &cm,
+               (int64_t[]){1, 2, 0, 1}, (int64_t[]){2, 6, 3, 4}, TOL);
+    check_conv(RT_DTYPE_F64, 4, (int64_t[]){2, 2, 6, 7}, (int64_t[]){6, 1, 3, 3}, false, &cm,
+               (int64_t[]){1, 2, 0, 1}, (int64_t[]){2, 6, 3, 4}, 1e-12);
+    conv_ref_args c3s = {.group = 1, .stride = {3}, .dilation = {2}, .pad_begin = {4}};
+    check_conv(RT_DTYPE_F32, 3, (int64_t[]){1, 1, 20}, (int64_t[]){2, 1, 4}, true, &c3s,
+               (int64_t[]){4, 3}, (int64_t[]){1, 2, 7}, TOL);
 }
 
 static void test_conv_auto_pad(void **state)

@@ -1,0 +1,26 @@
+/* srv_buf.h: a growable byte buffer for request bodies and response encoding. */
+#ifndef SRV_BUF_H
+#define SRV_BUF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct srv_buf {
+    char *data;   /* owned; NUL-terminated when non-NULL */
+    size_t len, cap;
+    bool failed;  /* an allocation failed; later appends are ignored */
+} srv_buf;
+
+void srv_buf_append(srv_buf *b, const void *data, size_t n);
+void srv_buf_puts(srv_buf *b, const char *s);
+void srv_buf_printf(srv_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Appends s as a JSON string literal (quoted, escaped). */
+void srv_buf_json_string(srv_buf *b, const char *s, size_t n);
+/* Gives the data to the caller (who frees it) and resets the buffer. */
+char *srv_buf_take(srv_buf *b, size_t *len);
+void srv_buf_free(srv_buf *b);
+
+/* snprintf that truncates on purpose (messages and paths of bounded size). */
+void srv_strfmt(char *dst, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+#endif

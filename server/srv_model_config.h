@@ -1,0 +1,69 @@
+/* srv_model_config.h: a model's configuration: Triton's ModelConfig written as JSON
+ * (config.json, Triton's field names), completed from the ONNX graph where fields are
+ * missing, and written back as JSON for GET .../config.
+ *
+ * Our own settings live in the extension object "infd" (see docs/config.md). */
+#ifndef SRV_MODEL_CONFIG_H
+#define SRV_MODEL_CONFIG_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "rt_graph.h"
+#include "rt_status.h"
+
+#define SRV_MAX_PREFERRED 16
+#define SRV_MAX_VERSIONS 64
+#define SRV_MAX_GPUS 16
+
+typedef struct srv_io {
+    char *name;
+    rt_dtype dtype;
+    int rank;                    /* dims without the batch dimension */
+    int64_t dims[RT_MAX_RANK];   /* -1: any size */
+    int graph_index;             /* position among the graph's inputs / outputs */
+} srv_io;
+
+typedef enum { SRV_VERSIONS_LATEST = 0, SRV_VERSIONS_ALL, SRV_VERSIONS_SPECIFIC } srv_version_policy;
+
+typedef struct srv_model_config {
+    char *name;
+    char *backend;
+    char *default_model_filename;
+    int64_t max_batch_size;          /* 0: the model takes no batch dimension */
+    int n_inputs, n_outputs;
+    srv_io *inputs, *outputs;
+    bool dynamic_batching;
+    int n_preferred;
+    int64_t preferred_batch_size[SRV_MAX_PREFERRED];
+    int64_t max_queue_delay_us;
+    int64_t max_queue_size;          /* 0: unbounded (Triton) */
+    int64_t default_timeout_us;      /* 0: none */
+    bool timeout_delay;              /* timeout_action DELAY (else REJECT) */
+    bool allow_timeout_override;
+    int instance_count;
+    bool instance_gpu;               /* KIND_GPU */
+    int n_gpus;
+    int gpus[SRV_MAX_GPUS];
+    srv_version_policy version_policy;
+    int num_versions;                /* LATEST */
+    int n_versions;                  /* SPECIFIC */
+    int64_t versions[SRV_MAX_VERSIONS];
+    json_t *parameters;              /* owned reference, object (maybe empty) */
+    int cpu_threads;                 /* infd.cpu_threads; -1: the server's default */
+} srv_model_config;
+
+/* Parses config.json's object into cfg (initialized here). dir_name is the model's folder
+ * name: "name", when present, must equal it. */
+rt_status srv_model_config_parse(srv_model_config *cfg, json_t *root, const char *dir_name,
+                                 rt_error *err);
+/* Default config for a model with no config.json. */
+rt_status srv_model_config_default(srv_model_config *cfg, const char *dir_name, rt_error *err);
+/* Fills missing inputs/outputs from the graph and checks declared ones against it. */
+rt_status srv_model_config_complete(srv_model_config *cfg, const rt_graph *g, rt_error *err);
+/* New JSON object (Triton's layout). */
+json_t *srv_model_config_to_json(const srv_model_config *cfg);
+void srv_model_config_free(srv_model_config *cfg); /* NULL-safe; frees the contents */
+
+#endif
