@@ -3,9 +3,10 @@
 #   make run          serve models/ on 127.0.0.1:8000 in the foreground
 #   make test         unit tests, ONNX node conformance, end-to-end tests
 #   make asan         unit tests under AddressSanitizer + UndefinedBehaviorSanitizer
-#   make conformance  the official ONNX node tests through infd-run
-#   make fuzz         libFuzzer on the ONNX loader for FUZZ_SECONDS
+#   make conformance  the official ONNX node tests through infd-run (optimizer on and off)
+#   make fuzz         libFuzzer on the ONNX loader and the request decoder, FUZZ_SECONDS each
 #   make bench        benchmarks against ONNX Runtime, written to docs/benchmarks.md
+#   make bench-http   only the daemon's HTTP benchmarks (wrk beside nginx), also in bench
 #   make deps         install Debian and Python dependencies
 # BUILD=dir builds elsewhere (several builds can coexist).
 
@@ -42,9 +43,24 @@ NVCCFLAGS := -O2 -std=c++17 -gencode arch=compute_80,code=sm_80 \
              -gencode arch=compute_90,code=[sm_90,compute_90] -Icuda -Iruntime
 LDLIBS += -L$(CUDA_HOME)/lib64 -lcudart_static -ldl -lrt -lpthread -lstdc++
 BACKENDS := cpu cuda
+NCCL_H := $(firstword $(wildcard $(CUDA_HOME)/include/nccl.h /usr/include/nccl.h))
+NCCL_SO := $(firstword $(wildcard $(CUDA_HOME)/lib64/libnccl.so /usr/lib/x86_64-linux-gnu/libnccl.so))
 else
 BACKENDS := cpu
 endif
+
+# parallel/: communicators and the tensor-parallel planner, in the runtime library; the
+# NCCL communicator only when nvcc and NCCL (header and library) are found
+PAR_SRC := $(wildcard parallel/*.c)
+CPPFLAGS += -Iparallel
+ifneq ($(and $(NCCL_H),$(NCCL_SO)),)
+CPPFLAGS += -DINFD_HAVE_NCCL
+NCCL_CPPFLAGS := -isystem $(dir $(NCCL_H)) -isystem $(CUDA_HOME)/include
+LDLIBS += -L$(dir $(NCCL_SO)) -Wl,-rpath,$(dir $(NCCL_SO)) -lnccl
+else
+PAR_SRC := $(filter-out parallel/tp_comm_nccl.c,$(PAR_SRC))
+endif
+PAR_OBJ := $(PAR_SRC:%.c=$(BUILD)/%.o)
 
 SRV_SRC := $(wildcard server/*.c config/*.c)
 SRV_OBJ := $(SRV_SRC:%.c=$(BUILD)/%.o)
@@ -54,14 +70,14 @@ INFD := $(if $(SRV_SRC),$(BUILD)/infd)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps test unit conformance e2e run asan fuzz bench clean
+.PHONY: all deps test unit conformance e2e run asan fuzz bench bench-http clean
 all: deps $(BUILD)/libinfdrt.a $(BUILD)/infd-run $(INFD)
 	@echo "built in $(BUILD)/: backends: $(BACKENDS)"
 
 deps:
 	@scripts/deps.sh
 
-$(BUILD)/gen/onnx.pb-c.c $(BUILD)/gen/onnx.pb-c.h: $(ONNX_PROTO)
+$(BUILD)/gen/onnx.pb-c.c $(BUILD)/gen/onnx.pb-c.h &: $(ONNX_PROTO)
 	@mkdir -p $(BUILD)/gen
 	cp $(ONNX_PROTO) $(BUILD)/gen/onnx.proto
 	cd $(BUILD)/gen && protoc-c --c_out=. onnx.proto
@@ -87,11 +103,17 @@ SRV_LIBS := -lmicrohttpd -lsystemd -lpthread
 $(BUILD)/infd: $(SRV_OBJ) $(BUILD)/libinfdrt.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) $(SRV_LIBS) -o $@
 
+# private: the flags do not leak into the prerequisites (runtime objects) built for them
+$(BUILD)/parallel/tp_comm_nccl.o $(BUILD)/tests/test_tp_comm: private CPPFLAGS += $(NCCL_CPPFLAGS)
+$(BUILD)/parallel/%.o: parallel/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
 $(BUILD)/cuda/%.o: cuda/%.cu
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCCFLAGS) -c $< -o $@
 
-$(BUILD)/libinfdrt.a: $(RT_OBJ) $(CU_OBJ)
+$(BUILD)/libinfdrt.a: $(RT_OBJ) $(CU_OBJ) $(PAR_OBJ)
 	rm -f $@
 	ar rcs $@ $^
 
@@ -112,8 +134,10 @@ test: all
 	@$(MAKE) --no-print-directory conformance
 	@$(MAKE) --no-print-directory e2e
 
+# the node tests, then the same models with the graph optimizer on and off compared
 conformance: all
 	@$(PYTHON) tests/conformance/run_onnx_node_tests.py --runner $(BUILD)/infd-run
+	@$(PYTHON) tests/conformance/check_optimizer.py --runner $(BUILD)/infd-run
 
 # the daemon driven by tritonclient and curl (INFD_BIN picks the binary), and the
 # default models' accuracy through infd-run (INFD_RUN)
@@ -125,7 +149,7 @@ run: all
 	@scripts/run.sh $(BUILD)/infd
 
 asan:
-	@$(MAKE) --no-print-directory BUILD=build/asan OPT="-O1 -g" \
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/asan OPT="-O1 -g" \
 	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" unit
 
 FUZZ_CFLAGS := -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -Iruntime -I$(BUILD)/gen
@@ -133,20 +157,41 @@ FUZZ_SRC := $(filter-out runtime/rt_cpu_% runtime/rt_backend.c runtime/rt_sessio
 $(BUILD)/fuzz_onnx: tests/fuzz/fuzz_onnx.c $(FUZZ_SRC) $(GEN_SRC)
 	clang $(FUZZ_CFLAGS) $^ -lprotobuf-c -lm -o $@
 
-fuzz: deps $(BUILD)/fuzz_onnx
-	@mkdir -p $(BUILD)/fuzz-corpus
+# the request decoder and response encoder of the server (JSON and binary tensor data)
+REQ_FUZZ_SRC := server/srv_codec.c server/srv_request.c server/srv_buf.c server/srv_types.c \
+                runtime/rt_tensor.c runtime/rt_dtype.c runtime/rt_status.c
+$(BUILD)/fuzz_request: tests/fuzz/fuzz_request.c $(REQ_FUZZ_SRC)
+	clang $(FUZZ_CFLAGS) -Iserver -Iconfig $^ -ljansson -lm -o $@
+
+# FUZZ_TARGET picks the harnesses (onnx, request); each runs for FUZZ_SECONDS
+FUZZ_TARGET ?= onnx request
+fuzz: deps $(FUZZ_TARGET:%=$(BUILD)/fuzz_%)
+	@mkdir -p $(BUILD)/fuzz-corpus $(BUILD)/fuzz-corpus-request
 	@for d in /usr/share/libonnx-testdata/data/node/*/; do \
 	   cp -n $$d/model.onnx $(BUILD)/fuzz-corpus/$$(basename $$d).onnx; done
-	$(BUILD)/fuzz_onnx -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 \
-	    -print_final_stats=1 $(BUILD)/fuzz-corpus
+	$(if $(filter onnx,$(FUZZ_TARGET)),$(BUILD)/fuzz_onnx -max_total_time=$(FUZZ_SECONDS) \
+	    -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 -artifact_prefix=$(BUILD)/ \
+	    $(BUILD)/fuzz-corpus)
+	$(if $(filter request,$(FUZZ_TARGET)),$(BUILD)/fuzz_request -max_total_time=$(FUZZ_SECONDS) \
+	    -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 -artifact_prefix=$(BUILD)/ \
+	    -dict=tests/fuzz/request.dict $(BUILD)/fuzz-corpus-request tests/fuzz/corpus_request)
 
 bench:
 	@scripts/deps.sh bench
 	@$(MAKE) --no-print-directory $(BUILD)/infd-run
 	$(PYTHON) scripts/export_bench_models.py --out $(BUILD)/bench
 	$(PYTHON) scripts/bench_cpu.py --runner $(BUILD)/infd-run --models $(BUILD)/bench
+	$(PYTHON) scripts/bench_opt.py --runner $(BUILD)/infd-run --models $(BUILD)/bench
+	@$(MAKE) --no-print-directory bench-http
+
+# the daemon over HTTP: wrk beside nginx, server overhead, batching gain (BENCH_SECONDS each run)
+BENCH_SECONDS ?= 10
+bench-http:
+	@scripts/deps.sh bench
+	@$(MAKE) --no-print-directory $(BUILD)/infd
+	$(PYTHON) scripts/bench_http.py --infd $(BUILD)/infd --seconds $(BENCH_SECONDS)
 
 clean:
 	rm -rf $(BUILD)
 
--include $(RT_OBJ:.o=.d) $(SRV_OBJ:.o=.d) $(BUILD)/runtime/rt_run_main.d $(UNIT_BIN:=.d)
+-include $(RT_OBJ:.o=.d) $(PAR_OBJ:.o=.d) $(SRV_OBJ:.o=.d) $(BUILD)/runtime/rt_run_main.d $(UNIT_BIN:=.d)

@@ -11,6 +11,8 @@
 typedef enum { CFG_CONTROL_NONE = 0, CFG_CONTROL_POLL, CFG_CONTROL_EXPLICIT } cfg_control_mode;
 typedef enum { CFG_LOG_ERROR = 0, CFG_LOG_WARN, CFG_LOG_INFO, CFG_LOG_VERBOSE } cfg_log_level;
 typedef enum { CFG_LOG_TEXT = 0, CFG_LOG_JSON } cfg_log_format;
+/* Same order as srv_metrics_naming so the server can cast. */
+typedef enum { CFG_METRICS_TRITON = 0, CFG_METRICS_PROMETHEUS } cfg_metrics_naming;
 /* Same order as rt_backend_kind so the server can cast. */
 typedef enum { CFG_BACKEND_AUTO = 0, CFG_BACKEND_CPU, CFG_BACKEND_CUDA } cfg_backend;
 
@@ -33,6 +35,7 @@ typedef struct cfg_server {
     int log_level;                 /* cfg_log_level */
     int log_format;                /* cfg_log_format */
     int backend;                   /* cfg_backend */
+    int metrics_naming;            /* cfg_metrics_naming */
     int n_load_models;
     char *load_models[CFG_MAX_LOAD_MODELS]; /* owned */
     bool help, version;

@@ -24,4 +24,9 @@ void rt_build_info_print(FILE *f, const char *program)
 #else
     fprintf(f, "cuda support: not compiled in (nvcc was not found at build time)\n");
 #endif
+#ifdef INFD_HAVE_NCCL
+    fprintf(f, "tensor parallelism: NCCL and in-process communicators\n");
+#else
+    fprintf(f, "tensor parallelism: in-process communicator (NCCL not found at build time)\n");
+#endif
 }

@@ -54,4 +54,13 @@ RT_CPU_KERNEL(rt_cpu_range);
 RT_CPU_KERNEL(rt_cpu_pad);
 RT_CPU_KERNEL(rt_cpu_tile);
 
+/* the optimizer's fused ops (rt_fused.h): rt_cpu_fused.c, rt_cpu_attention.c,
+ * rt_cpu_fused_elementwise.c */
+RT_CPU_KERNEL(rt_cpu_linear);
+RT_CPU_KERNEL(rt_cpu_fused_conv);
+RT_CPU_KERNEL(rt_cpu_gelu);
+RT_CPU_KERNEL(rt_cpu_skip_layernorm);
+RT_CPU_KERNEL(rt_cpu_attention);
+RT_CPU_KERNEL(rt_cpu_fused_elementwise);
+
 #endif

@@ -15,24 +15,7 @@
 
 #include "rt_cpu_broadcast.h"
 #include "rt_cpu.h"
-
-#if defined(__GLIBC__)
-#if defined(__x86_64__) && __GLIBC_PREREQ(2, 35)
-/* glibc's libmvec (linked through -lm) has SIMD variants of these within a few ulps of
- * the scalar ones; declaring them lets the `omp simd` loops below call 4 lanes at a time
- * without -ffast-math. */
-#pragma omp declare simd notinbranch
-float expf(float);
-#pragma omp declare simd notinbranch
-float logf(float);
-#pragma omp declare simd notinbranch
-float tanhf(float);
-#pragma omp declare simd notinbranch
-float erff(float);
-#pragma omp declare simd notinbranch
-float powf(float, float);
-#endif
-#endif
+#include "rt_cpu_vmath.h"
 
 /* Elements converted at a time on the F16/BF16 paths (stack buffers). */
 #define HALF_BLOCK 256

@@ -7,6 +7,7 @@
 #include "rt_cpu.h"
 #include "rt_cpu_nn_util.h"
 #include "rt_cpu_strided.h"
+#include "rt_cpu_vmath.h"
 #include "rt_nn_params.h"
 
 /* Below this many elements a loop stays on one thread. */
@@ -26,40 +27,6 @@ typedef struct {
     int64_t outer, len, inner; /* the softmax runs over `len` elements `inner` apart */
     bool log;
 } softmax_params;
-
-/* exp for float without libm, so that loops over it vectorize: exp(x) = 2^n e^r with
- * n = round(x / ln 2) and e^r from Cephes' degree-6 polynomial on |r| <= ln(2) / 2
- * (about 1.4 ulp). x is first clamped to [-87.3, 88.3]; below, ~1e-38 stands in for 0,
- * which no softmax can tell apart. NaN passes through. */
-static inline float exp_f32(float x)
-{
-    /* the clamp works on the bits with masks: a float select would be constant-folded
-     * into a branch that keeps the loop from vectorizing. Negative floats grow in
-     * magnitude with their bits read as unsigned; NaNs lie above the infinities. */
-    uint32_t u;
-    memcpy(&u, &x, sizeof u);
-    uint32_t lo = 0u - (uint32_t)((u > 0xC2AE999Au) & (u <= 0xFF800000u)); /* < -87.3 */
-    uint32_t hi = 0u - (uint32_t)((u > 0x42B0999Au) & (u <= 0x7F800000u)); /* > 88.3 */
-    u = (u & ~(lo | hi)) | (0xC2AE999Au & lo) | (0x42B0999Au & hi);
-    memcpy(&x, &u, sizeof x);
-    /* adding 1.5 * 2^23 rounds to an integer held in the low mantissa bits */
-    float t = x * 1.44269504f + 12582912.0f;
-    float n = t - 12582912.0f;
-    float r = x - n * 0.693359375f + n * 2.12194440e-4f;
-    float e = 1.9875691500e-4f;
-    e = e * r + 1.3981999507e-3f;
-    e = e * r + 8.3334519073e-3f;
-    e = e * r + 4.1665795894e-2f;
-    e = e * r + 1.6666665459e-1f;
-    e = e * r + 5.0000001201e-1f;
-    e = e * r * r + r + 1.0f;
-    int32_t bits;
-    memcpy(&bits, &t, sizeof bits);
-    bits = (bits - 0x4B400000 + 127) * (1 << 23); /* 2^n */
-    float scale;
-    memcpy(&scale, &bits, sizeof scale);
-    return e * scale;
-}
 
 #define DEFINE_SOFTMAX(T, SUF, EXP)                                                           \
     static inline void softmax_line_##SUF(const T *x, T *y, int64_t n, int64_t s, bool log_) \
@@ -108,7 +75,7 @@ static inline float exp_f32(float x)
         return RT_OK;                                                                         \
     }
 
-DEFINE_SOFTMAX(float, f32, exp_f32)
+DEFINE_SOFTMAX(float, f32, rt_exp_f32)
 DEFINE_SOFTMAX(double, f64, exp)
 
 RT_CPU_KERNEL(rt_cpu_softmax)

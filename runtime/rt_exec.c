@@ -76,7 +76,7 @@ rt_exec *rt_exec_create(const rt_graph *g, rt_backend *be, rt_error *err)
     /* lifetimes: written by its producer, read until its last consumer; graph outputs stay
      * live to the end so they can be copied out */
     for (int v = 0; v < g->n_values; v++)
-        x->bufs[v] = (rt_memplan_buffer){0, -1, -1};
+        x->bufs[v] = (rt_memplan_buffer){0, -1, -1, -1};
     for (int i = 0; i < g->n_nodes; i++) {
         const rt_node *n = &g->nodes[i];
         for (int k = 0; k < n->n_outputs; k++)
@@ -267,6 +267,57 @@ static rt_plan *plan_alloc(const rt_exec *x)
     return p;
 }
 
+/* The inputs (bit i for input i) whose buffer output 0 of node n may overwrite: the
+ * kernel reads each input element before it writes the output element of the same index,
+ * and nothing else. A fused elementwise chain loads input 0 block by block into the
+ * output and then reads its other operands, so its input 0 qualifies only when it is not
+ * also one of them. */
+static unsigned inplace_inputs(const rt_node *n)
+{
+    switch (n->op) {
+    case RT_OP_ADD: case RT_OP_SUB: case RT_OP_MUL: case RT_OP_DIV: case RT_OP_POW:
+    case RT_OP_SKIP_LAYER_NORM:
+        return 3;
+    case RT_OP_MIN: case RT_OP_MAX:
+        return n->n_inputs == 2 ? 3 : 0;
+    case RT_OP_WHERE:
+        return 6;
+    case RT_OP_SQRT: case RT_OP_EXP: case RT_OP_LOG: case RT_OP_NEG: case RT_OP_ABS:
+    case RT_OP_RECIPROCAL: case RT_OP_RELU: case RT_OP_LEAKY_RELU: case RT_OP_SIGMOID:
+    case RT_OP_TANH: case RT_OP_ERF: case RT_OP_NOT: case RT_OP_CLIP: case RT_OP_GELU:
+    case RT_OP_SOFTMAX: case RT_OP_LOG_SOFTMAX: case RT_OP_LAYER_NORMALIZATION:
+    case RT_OP_BATCH_NORMALIZATION:
+        return 1;
+    case RT_OP_FUSED_ELEMENTWISE:
+        for (int k = 1; k < n->n_inputs; k++)
+            if (n->inputs[k] == n->inputs[0])
+                return 0;
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* Lets output 0 of each node take over the buffer of an input that dies there, where the
+ * op allows it and the sizes are equal. */
+static void plan_inplace(rt_exec *x)
+{
+    for (int v = 0; v < x->g->n_values; v++)
+        x->bufs[v].reuse = -1;
+    for (int i = 0; i < x->g->n_nodes; i++) {
+        const rt_node *n = &x->g->nodes[i];
+        unsigned mask = n->n_outputs > 0 && n->outputs[0] >= 0 ? inplace_inputs(n) : 0;
+        for (int k = 0; k < n->n_inputs && k < 8; k++) {
+            int u = n->inputs[k];
+            if (!(mask & (1u << k)) || u < 0 || !is_intermediate(x, u) || x->bufs[u].last != i ||
+                x->bufs[u].size != x->bufs[n->outputs[0]].size)
+                continue;
+            x->bufs[n->outputs[0]].reuse = u;
+            break;
+        }
+    }
+}
+
 /* Places the recorded intermediates of p in one arena. */
 static rt_status plan_arena(rt_exec *x, rt_plan *p, rt_error *err)
 {
@@ -278,6 +329,7 @@ static rt_status plan_arena(rt_exec *x, rt_plan *p, rt_error *err)
             p->naive_bytes += x->bufs[v].size;
         }
     }
+    plan_inplace(x);
     rt_status st = rt_memplan_assign(x->bufs, x->g->n_values, p->offsets, &p->arena_bytes, err);
     if (st != RT_OK)
         return st;

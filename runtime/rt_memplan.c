@@ -6,6 +6,7 @@
 typedef struct {
     size_t off, end;
     int last;
+    int id;      /* the buffer occupying the block */
 } live_block;
 
 static size_t round_up(size_t n)
@@ -61,6 +62,18 @@ rt_status rt_memplan_assign(const rt_memplan_buffer *bufs, int n, size_t *offset
                 live[w++] = live[j];
         n_live = w;
         size_t size = round_up(b->size), off = 0;
+        /* in place: the dying buffer's block passes to this one */
+        int take = -1;
+        for (int j = 0; b->reuse >= 0 && j < n_live && take < 0; j++)
+            if (live[j].id == b->reuse && live[j].last == b->first &&
+                live[j].end - live[j].off >= size)
+                take = j;
+        if (take >= 0) {
+            live[take].id = order[k];
+            live[take].last = b->last;
+            offsets[order[k]] = live[take].off;
+            continue;
+        }
         int pos = 0;
         for (; pos < n_live; pos++) {
             if (live[pos].off >= off + size)
@@ -70,7 +83,7 @@ rt_status rt_memplan_assign(const rt_memplan_buffer *bufs, int n, size_t *offset
         }
         for (int j = n_live; j > pos; j--)
             live[j] = live[j - 1];
-        live[pos] = (live_block){off, off + size, b->last};
+        live[pos] = (live_block){off, off + size, b->last, order[k]};
         n_live++;
         offsets[order[k]] = off;
         if (off + size > arena)

@@ -21,6 +21,9 @@ const char *rt_op_name(rt_op op)
 
 rt_op rt_op_from_name(const char *op_type)
 {
+    /* the optimizer's fused ops are internal: a model cannot name them */
+    if (strncmp(op_type, "infd.", 5) == 0)
+        return RT_OP_COUNT;
     for (int i = 0; i < RT_OP_COUNT; i++)
         if (strcmp(op_table[i].name, op_type) == 0)
             return (rt_op)i;

@@ -74,7 +74,15 @@ struct rt_node;
     X(EXPAND, "Expand", rt_infer_expand)                          \
     X(RANGE, "Range", rt_infer_range)                             \
     X(PAD, "Pad", rt_infer_pad)                                   \
-    X(TILE, "Tile", rt_infer_tile)
+    X(TILE, "Tile", rt_infer_tile)                                \
+    /* fused ops the optimizer creates (rt_op_fused.c, rt_fused.h); their "infd." names \
+     * are no ONNX op_type, and rt_op_from_name never returns them */ \
+    X(LINEAR, "infd.Linear", rt_infer_linear)                     \
+    X(FUSED_CONV, "infd.FusedConv", rt_infer_fused_conv)          \
+    X(GELU, "infd.Gelu", rt_infer_gelu)                           \
+    X(SKIP_LAYER_NORM, "infd.SkipLayerNorm", rt_infer_skip_layernorm) \
+    X(ATTENTION, "infd.Attention", rt_infer_attention)            \
+    X(FUSED_ELEMENTWISE, "infd.FusedElementwise", rt_infer_fused_elementwise)
 
 typedef enum {
 #define RT_OP_ENUM(e, name, infer) RT_OP_##e,

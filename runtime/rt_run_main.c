@@ -13,26 +13,33 @@
 #include "rt_build_info.h"
 #include "rt_onnx.h"
 #include "rt_session.h"
+#include "tp_plan.h"
 
 #define MAX_INPUTS 256
 
 static const char usage[] =
     "usage: infd-run --model PATH.onnx [--input FILE.pb]... [--output-dir DIR]\n"
     "                [--backend cpu|cuda|auto] [--threads N] [--repeat N] [--report]\n"
-    "                [--version] [--help]\n"
+    "                [--no-optimize] [--version] [--help]\n"
     "\n"
     "Runs an ONNX model once (or N times after a warm-up with --repeat) on TensorProto inputs.\n"
     "  --model PATH        the .onnx file (external data files are read from its folder)\n"
     "  --input FILE.pb     a serialized TensorProto, one per graph input, in graph order\n"
-    "  --output-dir DIR    write DIR/output_<i>.pb for each graph output (created if needed)\n"
+    "  --output-dir DIR    write DIR/output_<i>.pb for each graph output (created if needed;\n"
+    "                      with --repeat, the outputs of the last timed run)\n"
     "  --backend B         cpu, cuda or auto (default auto: cuda if available, else cpu)\n"
     "  --threads N         CPU worker threads (default: all cores)\n"
     "  --repeat N          after one warm-up run, run N times and print\n"
     "                      'latency_ms min=.. median=.. max=..'\n"
-    "  --report            print a JSON report as the last line of stdout; without inputs\n"
-    "                      the model is planned with zero inputs (dynamic dims = 1)\n"
-    "                      instead of run\n"
+    "  --report            print a JSON report as the last line of stdout: nodes by op,\n"
+    "                      nodes_before / nodes_after the optimizer, fusions (rewrites by\n"
+    "                      pattern), activation bytes with and without memory planning;\n"
+    "                      without inputs the model is planned with zero inputs (dynamic\n"
+    "                      dims = 1) instead of run\n"
+    "  --no-optimize       run the graph as loaded, without the graph optimizer\n"
     "  --version           print version, backends and visible devices\n"
+    "infd-run --plan ...   plans a language model's memory per device from its Hugging\n"
+    "                      Face config.json (see infd-run --plan --help)\n"
     "Exit status: 0 success, 1 the model or inputs were rejected, 2 bad usage.\n";
 
 typedef struct {
@@ -70,7 +77,8 @@ static int parse_args(int argc, char **argv, run_args *a)
         {"output-dir", required_argument, 0, 'o'}, {"backend", required_argument, 0, 'b'},
         {"threads", required_argument, 0, 't'}, {"repeat", required_argument, 0, 'r'},
         {"report", no_argument, 0, 'R'},        {"version", no_argument, 0, 'V'},
-        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
+        {"help", no_argument, 0, 'h'},          {"no-optimize", no_argument, 0, 'O'},
+        {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
     rt_session_options_init(&a->opts);
     opterr = 0;
@@ -97,6 +105,7 @@ static int parse_args(int argc, char **argv, run_args *a)
                 return fail(2, "--repeat takes a positive number, not '%s'", optarg);
             break;
         case 'R': a->report = true; break;
+        case 'O': a->opts.no_optimize = true; break;
         case 'V': rt_build_info_print(stdout, "infd-run"); return 0;
         case 'h': fputs(usage, stdout); return 0;
         default:
@@ -147,8 +156,15 @@ static void print_report(const rt_session *s, const double *lat, int n_lat)
     for (int op = 0; op < RT_OP_COUNT; op++)
         if (st.nodes_by_op[op])
             json_object_set_new(nodes, rt_op_name((rt_op)op), json_integer(st.nodes_by_op[op]));
-    json_t *r = json_pack("{s:s, s:o, s:i, s:I, s:I, s:I}", "backend", st.backend, "nodes", nodes,
-                          "node_count", st.n_nodes, "weight_bytes", (json_int_t)st.weight_bytes,
+    json_t *fusions = json_object();
+    for (int k = 0; k < RT_OPT_COUNT; k++)
+        if (st.optimizer.rewrites[k])
+            json_object_set_new(fusions, rt_opt_rewrite_name((rt_opt_rewrite)k),
+                                json_integer(st.optimizer.rewrites[k]));
+    json_t *r = json_pack("{s:s, s:o, s:i, s:i, s:i, s:o, s:I, s:I, s:I}", "backend", st.backend,
+                          "nodes", nodes, "node_count", st.n_nodes, "nodes_before",
+                          st.optimizer.nodes_before, "nodes_after", st.optimizer.nodes_after,
+                          "fusions", fusions, "weight_bytes", (json_int_t)st.weight_bytes,
                           "peak_activation_bytes", (json_int_t)st.peak_activation_bytes,
                           "unplanned_activation_bytes", (json_int_t)st.naive_activation_bytes);
     if (n_lat > 0)
@@ -161,23 +177,22 @@ static void print_report(const rt_session *s, const double *lat, int n_lat)
     json_decref(r);
 }
 
-/* Runs the model repeat times after the warm-up, sorting the latencies into lat. */
+/* Runs the model repeat times after the warm-up, sorting the latencies into lat; out
+ * holds the outputs of the last run (those of the warm-up are freed). */
 static rt_status time_runs(rt_session *s, const rt_tensor *const *in, int n_in, int repeat,
-                           double *lat, rt_error *err)
+                           double *lat, rt_tensor **out, rt_error *err)
 {
     int n_out = rt_session_output_count(s);
-    rt_tensor **out = calloc((size_t)(n_out ? n_out : 1), sizeof *out);
-    if (!out)
-        return rt_error_set(err, RT_ERR_NOMEM, "out of memory");
     rt_status st = RT_OK;
     for (int r = 0; r < repeat && st == RT_OK; r++) {
+        for (int k = 0; k < n_out; k++) {
+            rt_tensor_free(out[k]);
+            out[k] = NULL;
+        }
         double t0 = now_ms();
         st = rt_session_run(s, in, n_in, out, n_out, err);
         lat[r] = now_ms() - t0;
-        for (int k = 0; k < n_out; k++)
-            rt_tensor_free(out[k]);
     }
-    free(out);
     qsort(lat, (size_t)repeat, sizeof *lat, cmp_double);
     return st;
 }
@@ -209,10 +224,10 @@ static int run(const run_args *a)
         st = rt_session_plan_default(s, &err);
     else if (st == RT_OK)
         st = rt_session_run(s, (const rt_tensor *const *)in, n_in, out, n_out, &err);
+    if (st == RT_OK && a->repeat)
+        st = time_runs(s, (const rt_tensor *const *)in, n_in, a->repeat, lat, out, &err);
     if (st == RT_OK && a->output_dir)
         st = write_outputs(s, a->output_dir, out, &err);
-    if (st == RT_OK && a->repeat)
-        st = time_runs(s, (const rt_tensor *const *)in, n_in, a->repeat, lat, &err);
     if (st == RT_OK && a->repeat)
         printf("latency_ms min=%.4f median=%.4f max=%.4f\n", lat[0], lat[a->repeat / 2],
                lat[a->repeat - 1]);
@@ -232,6 +247,8 @@ static int run(const run_args *a)
 
 int main(int argc, char **argv)
 {
+    if (tp_plan_cli_requested(argc, argv))
+        return tp_plan_cli_main(argc, argv);
     run_args a;
     int code = parse_args(argc, argv, &a);
     if (code >= 0)

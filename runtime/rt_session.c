@@ -12,6 +12,7 @@ struct rt_session {
     rt_graph *graph;
     rt_backend *backend;
     rt_exec *exec;
+    rt_optimize_report optimizer;
 };
 
 void rt_session_options_init(rt_session_options *opts)
@@ -68,6 +69,14 @@ rt_session *rt_session_create_from_graph(rt_graph *graph, const rt_session_optio
     }
     s->backend = backend_create(opts, err);
     if (!s->backend) {
+        rt_session_free(s);
+        return NULL;
+    }
+    /* constant folding runs CPU kernels: on the session's backend when it is the CPU one */
+    bool cpu = strcmp(s->backend->vt->name, "cpu") == 0;
+    s->optimizer.nodes_before = s->optimizer.nodes_after = graph->n_nodes;
+    if (!opts->no_optimize &&
+        rt_optimize(graph, RT_OPT_PASS_ALL, cpu ? s->backend : NULL, &s->optimizer, err) != RT_OK) {
         rt_session_free(s);
         return NULL;
     }
@@ -207,4 +216,5 @@ void rt_session_get_stats(const rt_session *s, rt_session_stats *st)
             st->weight_bytes += rt_tensor_nbytes(s->graph->values[v].data);
     rt_exec_memory(s->exec, &st->peak_activation_bytes, &st->naive_activation_bytes,
                    &st->n_plans);
+    st->optimizer = s->optimizer;
 }

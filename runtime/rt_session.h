@@ -4,8 +4,9 @@
  *   rt_session_run(s, inputs, n, outputs, m, &err);                   (outputs: new tensors)
  *   rt_session_free(s);
  *
- * A session is used by one thread at a time. Memory for intermediates is planned at the
- * first run of each set of input shapes and reused by later runs of the same shapes. */
+ * A session is used by one thread at a time. The graph is optimized at creation (unless
+ * options say otherwise). Memory for intermediates is planned at the first run of each set
+ * of input shapes and reused by later runs of the same shapes. */
 #ifndef RT_SESSION_H
 #define RT_SESSION_H
 
@@ -13,6 +14,7 @@
 
 #include "rt_backend.h"
 #include "rt_graph.h"
+#include "rt_optimize.h"
 #include "rt_status.h"
 #include "rt_tensor.h"
 
@@ -24,7 +26,8 @@ typedef enum {
 
 typedef struct rt_session_options {
     rt_backend_kind backend;
-    int threads; /* CPU worker threads; 0 = all cores */
+    int threads;      /* CPU worker threads; 0 = all cores */
+    bool no_optimize; /* run the graph as loaded, without the optimizer (rt_optimize.h) */
 } rt_session_options;
 
 void rt_session_options_init(rt_session_options *opts);
@@ -67,6 +70,7 @@ typedef struct rt_session_stats {
     size_t peak_activation_bytes;   /* arena size of the largest plan so far */
     size_t naive_activation_bytes;  /* sum of all intermediate sizes of that plan (no reuse) */
     int n_plans;                    /* input-shape plans cached */
+    rt_optimize_report optimizer;   /* nodes before and after, rewrites (none if not run) */
 } rt_session_stats;
 
 void rt_session_get_stats(const rt_session *s, rt_session_stats *stats);

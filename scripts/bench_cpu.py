@@ -97,11 +97,12 @@ def time_ort(sess, feeds, repeat):
     return statistics.median(times), outputs
 
 
-def run_infd(runner, model, inputs, threads, repeat):
-    """Returns (median ms, outputs) from infd-run; raises RuntimeError with its message."""
+def run_infd(runner, model, inputs, threads, repeat, extra=()):
+    """Returns (median ms, outputs) from infd-run (with extra options); raises RuntimeError
+    with its message."""
     with tempfile.TemporaryDirectory(prefix="bench-") as out_dir:
         cmd = [runner, "--model", model, "--threads", str(threads), "--repeat", str(repeat),
-               "--report", "--output-dir", out_dir]
+               "--report", "--output-dir", out_dir, *extra]
         for path in inputs:
             cmd += ["--input", path]
         p = subprocess.run(cmd, capture_output=True, text=True)
@@ -203,15 +204,16 @@ def table(rows, args):
     return "\n".join(lines)
 
 
-def write_doc(path, text):
+def write_doc(path, text, begin=BEGIN, end=END):
+    """Puts text between the begin and end markers of the doc (appended if missing)."""
     doc = open(path, encoding="utf-8").read() if os.path.exists(path) else DOC_HEADER
-    if BEGIN not in doc or END not in doc:
-        doc = doc.rstrip("\n") + f"\n\n{BEGIN}\n{END}\n"
-    head, rest = doc.split(BEGIN, 1)
-    tail = rest.split(END, 1)[1]
+    if begin not in doc or end not in doc:
+        doc = doc.rstrip("\n") + f"\n\n{begin}\n{end}\n"
+    head, rest = doc.split(begin, 1)
+    tail = rest.split(end, 1)[1]
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     with open(path, "w", encoding="utf-8") as f:
-        f.write(f"{head}{BEGIN}\n{text}\n{END}{tail}")
+        f.write(f"{head}{begin}\n{text}\n{end}{tail}")
 
 
 def main():

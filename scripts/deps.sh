@@ -11,7 +11,7 @@ debs=(gcc make pkg-config clang libclang-rt-14-dev
       libopenblas-openmp-dev libprotobuf-c-dev protobuf-c-compiler libonnx-dev libonnx-testdata
       libcmocka-dev libjansson-dev libmicrohttpd-dev libsystemd-dev prometheus curl python3-venv)
 if [ "${1:-}" = bench ]; then
-    debs+=(python3-torch)
+    debs+=(python3-torch wrk nginx)
 fi
 
 missing=()

@@ -7,13 +7,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${1:-build/infd}
 port=${INFD_PORT:-8000}
-# The first TEST-split row of Spambase (a spam e-mail), in the model's feature order.
-row='0,0.64,0.64,0,0.32,0,0,0,0,0,0,0.64,0,0,0,0.32,0,1.29,1.93,0,0.96,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0.778,0,0,3.756,61,278'
+url=http://127.0.0.1:$port
 cat <<EOT
-infd: serving models/ at http://127.0.0.1:$port (Ctrl-C stops it)
-Score an e-mail's Spambase features with the spam model:
+infd: serving models/ at $url (Ctrl-C stops it)
+Score e-mails with spam_text (a spam probability and an action for each; README.md shows the answer):
 
-curl -s -X POST http://127.0.0.1:$port/v2/models/spam/infer -d '{"inputs":[{"name":"features","datatype":"FP32","shape":[1,57],"data":[$row]}]}'
+curl -s -X POST $url/v2/models/spam_text/infer -d '{"inputs":[{"name":"text","datatype":"BYTES","shape":[3],"data":["Subject: You WON \$1,000,000!!!\\n\\nCLICK HERE to claim your FREE prize: just reply with your name, address and credit card number!","Cheap watches!! Order now at our web store","Hi George, the project meeting moved to 3pm tomorrow; the report draft is on the lab drive. Thanks, Maria"]}]}'
 
 EOT
 exec "$bin" --model-repository models --http-address 127.0.0.1 --http-port "$port"

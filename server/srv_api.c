@@ -11,6 +11,7 @@
 #include "srv_buf.h"
 #include "srv_codec.h"
 #include "srv_log.h"
+#include "srv_pipeline.h"
 #include "srv_server.h"
 #include "srv_types.h"
 
@@ -160,7 +161,8 @@ static void metrics(srv_call *c)
     for (int i = 0; refs && i < n; i++)
         refs[i] = (srv_stats_ref){models[i]->name, models[i]->version_str, &models[i]->stats};
     if (refs)
-        srv_stats_render_prometheus(&b, refs, n);
+        srv_stats_render_prometheus(&b, refs, n,
+                                    (srv_metrics_naming)c->srv->cfg->metrics_naming);
     for (int i = 0; i < n; i++)
         srv_model_release(models[i]);
     free(models);
@@ -177,7 +179,10 @@ static void infer_done(srv_request *r, void *arg)
     if (r->status == 200) {
         uint64_t t0 = srv_now_ns();
         size_t len, header_len;
-        char *body = srv_response_encode(&m->cfg, m->version_str, r, &len, &header_len);
+        /* post-processing counts as output time; a failure there is recorded first */
+        char *body = srv_pipeline_post(&m->cfg, r)
+                         ? srv_response_encode(&m->cfg, m->version_str, r, &len, &header_len)
+                         : NULL;
         r->output_ns += srv_now_ns() - t0;
         if (body) {
             set_body(c, 200, body, header_len ? "application/octet-stream" : "application/json");
@@ -211,7 +216,8 @@ static void infer(srv_call *c, const char *name, const char *version)
         return;
     }
     srv_request *r = c->req;
-    if (!srv_request_decode(&m->cfg, c->body, c->body_len, c->header_len, r)) {
+    if (!srv_request_decode(&m->cfg, c->body, c->body_len, c->header_len, r) ||
+        !srv_pipeline_pre(&m->cfg, r)) {
         srv_stats_request_done(&m->stats, r);
         set_error(c, r->status, "%s", r->error);
         return;

@@ -40,36 +40,64 @@ void srv_buf_puts(srv_buf *b, const char *s)
     srv_buf_append(b, s, strlen(s));
 }
 
+/* Formats in place when it fits (the usual short number or label), so that most calls
+ * format once; otherwise grows and formats again. */
 void srv_buf_printf(srv_buf *b, const char *fmt, ...)
 {
+    if (!reserve(b, 64))
+        return;
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    int n = vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);
     va_end(ap);
-    if (n < 0 || !reserve(b, (size_t)n))
+    if (n >= 0 && (size_t)n >= b->cap - b->len && reserve(b, (size_t)n)) {
+        va_start(ap, fmt);
+        vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    }
+    if (n < 0 || b->failed) {
+        b->data[b->len] = '\0';
         return;
-    va_start(ap, fmt);
-    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
+    }
     b->len += (size_t)n;
+}
+
+/* Length of the well-formed UTF-8 sequence at s (at most n bytes), 0 if there is none:
+ * no overlong forms, no surrogates, nothing above U+10FFFF. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+    size_t len = s[0] >= 0xf0 ? 4 : s[0] >= 0xe0 ? 3 : 2;
+    if (s[0] < 0xc2 || s[0] > 0xf4 || len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] > 0x9f) ||
+        (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] > 0x8f))
+        return 0;
+    return len;
 }
 
 void srv_buf_json_string(srv_buf *b, const char *s, size_t n)
 {
+    const unsigned char *u = (const unsigned char *)s;
     srv_buf_append(b, "\"", 1);
     size_t start = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\')
+    for (size_t i = 0; i < n;) {
+        unsigned char c = u[i];
+        size_t seq = c < 0x80 ? 1 : utf8_len(u + i, n - i);
+        if (seq > 1 || (seq == 1 && c >= 0x20 && c != '"' && c != '\\')) {
+            i += seq;
             continue;
-        srv_buf_append(b, s + start, i - start);
-        if (c == '"' || c == '\\') {
-            char esc[2] = {'\\', (char)c};
-            srv_buf_append(b, esc, 2);
-        } else {
-            srv_buf_printf(b, "\\u%04x", c);
         }
-        start = i + 1;
+        srv_buf_append(b, s + start, i - start);
+        if (!seq)
+            srv_buf_puts(b, "\\ufffd"); /* not UTF-8 (BYTES data, a cut message) */
+        else if (c == '"' || c == '\\')
+            srv_buf_append(b, (char[2]){'\\', (char)c}, 2);
+        else
+            srv_buf_printf(b, "\\u%04x", c);
+        start = ++i;
     }
     srv_buf_append(b, s + start, n - start);
     srv_buf_append(b, "\"", 1);

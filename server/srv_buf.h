@@ -14,7 +14,8 @@ typedef struct srv_buf {
 void srv_buf_append(srv_buf *b, const void *data, size_t n);
 void srv_buf_puts(srv_buf *b, const char *s);
 void srv_buf_printf(srv_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Appends s as a JSON string literal (quoted, escaped). */
+/* Appends s as a JSON string literal (quoted, escaped). Bytes that are not UTF-8 become
+ * U+FFFD, so that the document stays valid JSON. */
 void srv_buf_json_string(srv_buf *b, const char *s, size_t n);
 /* Gives the data to the caller (who frees it) and resets the buffer. */
 char *srv_buf_take(srv_buf *b, size_t *len);

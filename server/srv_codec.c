@@ -221,11 +221,12 @@ static bool checked_numel(const rt_shape *s, const char *name, int64_t *out, srv
     return true;
 }
 
-/* BYTES binary: numel elements of 4-byte little-endian length + bytes, exactly filling n. */
-static bool decode_binary_bytes(const char *name, const unsigned char *p, size_t n, int64_t numel,
-                                rt_tensor *t, srv_request *r)
+/* BYTES binary: numel elements of 4-byte little-endian length + bytes, exactly filling n.
+ * Called with strs NULL to check the data before the tensor is allocated (numel comes from
+ * the request and could ask for far more elements than the body holds), then to fill it. */
+static bool walk_binary_bytes(const char *name, const unsigned char *p, size_t n, int64_t numel,
+                              rt_str *strs, srv_request *r)
 {
-    rt_str *strs = t->data;
     size_t off = 0;
     int64_t i = 0;
     for (; off < n && i < numel; i++) {
@@ -240,17 +241,14 @@ static bool decode_binary_bytes(const char *name, const unsigned char *p, size_t
             return srv_request_fail(r, 400, SRV_FAIL_OTHER,
                                     "input '%s': BYTES element %lld of %u bytes goes past its data",
                                     name, (long long)i, l);
-        strs[i].ptr = (const char *)p + off;
-        strs[i].len = l;
+        if (strs)
+            strs[i] = (rt_str){(const char *)p + off, l};
         off += l;
     }
     if (i != numel || off != n)
         return srv_request_fail(r, 400, SRV_FAIL_OTHER,
                                 "input '%s': binary data holds %s BYTES elements than the shape's %lld",
                                 name, i < numel ? "fewer" : "more", (long long)numel);
-    rt_error err;
-    if (rt_tensor_set_strings(t, strs, (size_t)numel, &err) != RT_OK)
-        return srv_request_fail(r, 500, SRV_FAIL_OTHER, "%s", err.text);
     return true;
 }
 
@@ -318,13 +316,19 @@ static bool decode_input(const srv_model_config *cfg, json_t *jin, size_t idx, c
                                     "input '%s': binary_data_size %llu does not match shape %s of %s (%llu bytes)",
                                     name, size, rt_shape_str(&shape, (char[96]){0}, 96), dtn,
                                     (unsigned long long)numel * esize);
+        const unsigned char *p = (const unsigned char *)bin + *bin_off;
+        if (dt == RT_DTYPE_BYTES && !walk_binary_bytes(name, p, size, numel, NULL, r))
+            return false;
         if (!(t = rt_tensor_create(dt, &shape, &err)))
             return srv_request_fail(r, 500, SRV_FAIL_OTHER, "input '%s': %s", name, err.text);
         r->inputs[io->graph_index] = t;
-        const unsigned char *p = (const unsigned char *)bin + *bin_off;
         *bin_off += size;
-        if (dt == RT_DTYPE_BYTES)
-            return decode_binary_bytes(name, p, size, numel, t, r);
+        if (dt == RT_DTYPE_BYTES) {
+            walk_binary_bytes(name, p, size, numel, t->data, r);
+            if (rt_tensor_set_strings(t, t->data, (size_t)numel, &err) != RT_OK)
+                return srv_request_fail(r, 500, SRV_FAIL_OTHER, "%s", err.text);
+            return true;
+        }
         memcpy(t->data, p, size);
         return true;
     }

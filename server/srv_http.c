@@ -19,7 +19,16 @@
 typedef struct listener {
     srv_server *srv;
     bool metrics_only;
+    int open;                    /* atomic: connections open now */
+    long long last_refusal_log;  /* atomic: monotonic seconds of the last refusal warning; 0: none */
 } listener;
+
+/* Connections beyond --max-connections, up to this many more, are answered 503 (so the
+ * client learns why) with a 1 s timeout; past that they are closed at accept. MHD's own
+ * limit sits above both so that it never stops accepting (it would leave connections
+ * waiting unanswered in the kernel's backlog). */
+#define OVER_LIMIT_GRACE 32
+static char over_limit_mark;     /* socket context of a connection answered 503 */
 
 static listener http_listener, metrics_listener;
 
@@ -99,12 +108,61 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, srv_response *
     return ret;
 }
 
+/* Error responses that end the connection: those sent before the body was read. */
 static enum MHD_Result send_error(struct MHD_Connection *conn, int status, const char *msg)
 {
     srv_response r = {.status = status, .body = srv_error_json(msg),
                       .content_type = "application/json"};
     r.len = r.body ? strlen(r.body) : 0;
-    return send_response(conn, &r, status == 413);
+    return send_response(conn, &r, status == 413 || status == 503);
+}
+
+/* At most one warning per 10 s: a flood of connections must not flood the log. */
+static void log_refusal(listener *l, int open)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    long long now = (long long)ts.tv_sec, last = __atomic_load_n(&l->last_refusal_log, __ATOMIC_RELAXED);
+    if ((!last || now - last >= 10) &&
+        __atomic_compare_exchange_n(&l->last_refusal_log, &last, now, false, __ATOMIC_RELAXED,
+                                    __ATOMIC_RELAXED))
+        SRV_WARN("refusing connections: %d open, --max-connections is %lld", open,
+                 (long long)l->srv->cfg->max_connections);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    listener *l = cls;
+    if (code != MHD_CONNECTION_NOTIFY_STARTED) {
+        __atomic_sub_fetch(&l->open, 1, __ATOMIC_RELAXED);
+        return;
+    }
+    int open = __atomic_add_fetch(&l->open, 1, __ATOMIC_RELAXED);
+    if (open > l->srv->cfg->max_connections) {
+        *socket_context = &over_limit_mark;
+        MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, 1u);
+        log_refusal(l, open);
+    }
+}
+
+static enum MHD_Result accept_policy(void *cls, const struct sockaddr *addr, socklen_t len)
+{
+    (void)addr;
+    (void)len;
+    listener *l = cls;
+    int open = __atomic_load_n(&l->open, __ATOMIC_RELAXED);
+    if (open < l->srv->cfg->max_connections + OVER_LIMIT_GRACE)
+        return MHD_YES;
+    log_refusal(l, open);
+    return MHD_NO;
+}
+
+static bool over_limit(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci && ci->socket_context == &over_limit_mark;
 }
 
 static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const char *url,
@@ -114,7 +172,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
     (void)version;
     listener *l = cls;
     conn_ctx *ctx = *con_cls;
-    long long max = l->srv->cfg->max_request_bytes;
+    long long max = l->srv->cfg->max_request_bytes, max_conn = l->srv->cfg->max_connections;
     if (!ctx) {
         if (!(ctx = calloc(1, sizeof *ctx)))
             return MHD_NO;
@@ -124,6 +182,13 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
         ctx->call.conn = conn;
         ctx->call.suspend = call_suspend;
         ctx->call.resume = call_resume;
+        if (over_limit(conn)) {
+            char msg[128];
+            snprintf(msg, sizeof msg, "too many connections: the server allows %lld (--max-connections)",
+                     max_conn);
+            ctx->state = CONN_DONE;
+            return send_error(conn, 503, msg);
+        }
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         long long declared = cl ? strtoll(cl, NULL, 10) : 0;
         if (declared > max) {
@@ -225,12 +290,16 @@ static struct MHD_Daemon *start_daemon(srv_server *s, listener *l, int port)
         return NULL;
     }
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    /* a thread pool splits MHD's limit between its threads */
+    unsigned mhd_limit = (unsigned)((s->cfg->max_connections + OVER_LIMIT_GRACE + 1) *
+                                    s->cfg->http_thread_count);
     struct MHD_Daemon *d = MHD_start_daemon(
-        flags, (uint16_t)port, NULL, NULL, handler, l,
+        flags, (uint16_t)port, accept_policy, l, handler, l,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->cfg->max_connections,
+        MHD_OPTION_CONNECTION_LIMIT, mhd_limit,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->cfg->http_idle_timeout_secs,
         MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, l,
         MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, NULL,
         MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
         MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
@@ -244,8 +313,8 @@ static struct MHD_Daemon *start_daemon(srv_server *s, listener *l, int port)
 
 bool srv_http_start(srv_server *s)
 {
-    http_listener = (listener){s, false};
-    metrics_listener = (listener){s, true};
+    http_listener = (listener){.srv = s, .metrics_only = false};
+    metrics_listener = (listener){.srv = s, .metrics_only = true};
     if (!(s->http = start_daemon(s, &http_listener, (int)s->cfg->http_port)))
         return false;
     SRV_INFO("listening on http://%s:%lld", s->cfg->http_address, (long long)s->cfg->http_port);

@@ -262,11 +262,13 @@ rt_status srv_model_config_parse(srv_model_config *cfg, json_t *root, const char
     }
     json_t *ext = json_object_get(root, "infd");
     if (ext) {
-        if (!json_is_object(ext) || get_int(ext, "cpu_threads", 0, 1024, &v, err) != RT_OK)
-            return rt_error_set(err, RT_ERR_INVALID_ARG,
-                                "'infd' must be an object {\"cpu_threads\": N}");
+        if (!json_is_object(ext))
+            return rt_error_set(err, RT_ERR_INVALID_ARG, "'infd' must be an object");
+        if (get_int(ext, "cpu_threads", 0, 1024, &v, err) != RT_OK)
+            return rt_error_prefix(err, "infd: ");
         if (json_object_get(ext, "cpu_threads"))
             cfg->cpu_threads = (int)v;
+        return srv_pipeline_parse(&cfg->pipeline, ext, err);
     }
     return RT_OK;
 }
@@ -343,11 +345,15 @@ static rt_status complete_ios(const srv_model_config *cfg, const rt_graph *g, co
 
 rt_status srv_model_config_complete(srv_model_config *cfg, const rt_graph *g, rt_error *err)
 {
-    rt_status st = complete_ios(cfg, g, "input", g->inputs, g->n_inputs, &cfg->inputs,
-                                &cfg->n_inputs, err);
+    rt_status st = srv_pipeline_to_model_ios(cfg, err);
+    if (st == RT_OK)
+        st = complete_ios(cfg, g, "input", g->inputs, g->n_inputs, &cfg->inputs, &cfg->n_inputs,
+                          err);
     if (st == RT_OK)
         st = complete_ios(cfg, g, "output", g->outputs, g->n_outputs, &cfg->outputs,
                           &cfg->n_outputs, err);
+    if (st == RT_OK)
+        st = srv_pipeline_to_client_ios(cfg, err);
     return st;
 }
 
@@ -408,8 +414,13 @@ json_t *srv_model_config_to_json(const srv_model_config *cfg)
                       int64_string(cfg->default_timeout_us), "allow_timeout_override",
                       cfg->allow_timeout_override, "max_queue_size", (int)cfg->max_queue_size));
     }
-    if (root && cfg->cpu_threads >= 0)
-        json_object_set_new(root, "infd", json_pack("{s:i}", "cpu_threads", cfg->cpu_threads));
+    json_t *infd = json_object();
+    if (cfg->cpu_threads >= 0)
+        json_object_set_new(infd, "cpu_threads", json_integer(cfg->cpu_threads));
+    srv_pipeline_to_json(&cfg->pipeline, infd);
+    if (root && json_object_size(infd))
+        json_object_set(root, "infd", infd);
+    json_decref(infd);
     return root;
 }
 
@@ -430,5 +441,6 @@ void srv_model_config_free(srv_model_config *cfg)
     free_ios(cfg->inputs, cfg->n_inputs);
     free_ios(cfg->outputs, cfg->n_outputs);
     json_decref(cfg->parameters);
+    srv_pipeline_free(&cfg->pipeline);
     memset(cfg, 0, sizeof *cfg);
 }

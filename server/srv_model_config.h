@@ -12,6 +12,7 @@
 
 #include "rt_graph.h"
 #include "rt_status.h"
+#include "srv_pipeline.h"
 
 #define SRV_MAX_PREFERRED 16
 #define SRV_MAX_VERSIONS 64
@@ -33,7 +34,8 @@ typedef struct srv_model_config {
     char *default_model_filename;
     int64_t max_batch_size;          /* 0: the model takes no batch dimension */
     int n_inputs, n_outputs;
-    srv_io *inputs, *outputs;
+    srv_io *inputs, *outputs;        /* as clients see them (after the pipeline's steps) */
+    int n_graph_outputs;             /* outputs[i] with graph_index < this come from the model */
     bool dynamic_batching;
     int n_preferred;
     int64_t preferred_batch_size[SRV_MAX_PREFERRED];
@@ -52,6 +54,7 @@ typedef struct srv_model_config {
     int64_t versions[SRV_MAX_VERSIONS];
     json_t *parameters;              /* owned reference, object (maybe empty) */
     int cpu_threads;                 /* infd.cpu_threads; -1: the server's default */
+    srv_pipeline pipeline;           /* infd.preprocess / infd.postprocess */
 } srv_model_config;
 
 /* Parses config.json's object into cfg (initialized here). dir_name is the model's folder
@@ -60,7 +63,8 @@ rt_status srv_model_config_parse(srv_model_config *cfg, json_t *root, const char
                                  rt_error *err);
 /* Default config for a model with no config.json. */
 rt_status srv_model_config_default(srv_model_config *cfg, const char *dir_name, rt_error *err);
-/* Fills missing inputs/outputs from the graph and checks declared ones against it. */
+/* Fills missing inputs/outputs from the graph and checks declared ones against it, and
+ * the pipeline's steps against the model. */
 rt_status srv_model_config_complete(srv_model_config *cfg, const rt_graph *g, rt_error *err);
 /* New JSON object (Triton's layout). */
 json_t *srv_model_config_to_json(const srv_model_config *cfg);

@@ -157,7 +157,8 @@ static srv_model *model_load(srv_repo *r, const char *name, const char *model_di
         srv_batcher_options bo;
         srv_batcher_options_from_config(&bo, &m->cfg);
         srv_runner runner = {session_create, session_run, session_destroy, m};
-        m->batcher = srv_batcher_create(&bo, &runner, m->cfg.n_inputs, m->cfg.n_outputs, &m->stats, err);
+        m->batcher = srv_batcher_create(&bo, &runner, m->cfg.n_inputs, m->cfg.n_graph_outputs,
+                                        &m->stats, err);
         if (!m->batcher)
             st = err ? err->status : RT_ERR_INTERNAL;
     }

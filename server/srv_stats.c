@@ -1,5 +1,5 @@
 /* srv_stats.c: statistics recording and their two renderings (KServe statistics JSON,
- * Prometheus text with Triton's metric names). */
+ * Prometheus text under Triton's metric names or Prometheus-conformant ones). */
 #include "srv_stats.h"
 
 #include <stdlib.h>
@@ -123,50 +123,94 @@ json_t *srv_stats_to_json(srv_stats *s, const char *name, const char *version)
 /* ---- Prometheus ---- */
 
 typedef enum {
-    M_SUCCESS, M_FAILURE, M_COUNT, M_EXEC, M_REQ_US, M_QUEUE_US, M_IN_US, M_INFER_US, M_OUT_US,
-    M_PENDING
+    M_SUCCESS, M_FAILURE, M_COUNT, M_EXEC, M_REQ_DUR, M_QUEUE_DUR, M_IN_DUR, M_INFER_DUR,
+    M_OUT_DUR, M_PENDING
 } metric_id;
 
+/* Each series under Triton's name (integer microseconds for durations, what Triton's
+ * dashboards read) and under a Prometheus-conformant one (_total counters, base unit
+ * seconds, no _count suffix outside histograms). */
 static const struct {
-    const char *name, *type, *help;
-} triton_metrics[] = {
-    {"nv_inference_request_success", "counter", "Number of successful inference requests, all batch sizes"},
-    {"nv_inference_request_failure", "counter", "Number of failed inference requests, all batch sizes"},
-    {"nv_inference_count", "counter", "Number of inferences performed (a batch of n counts n)"},
-    {"nv_inference_exec_count", "counter", "Number of model executions performed"},
-    {"nv_inference_request_duration_us", "counter", "Cumulative inference request duration in microseconds"},
-    {"nv_inference_queue_duration_us", "counter", "Cumulative inference queuing duration in microseconds"},
-    {"nv_inference_compute_input_duration_us", "counter", "Cumulative compute input duration in microseconds"},
-    {"nv_inference_compute_infer_duration_us", "counter", "Cumulative compute inference duration in microseconds"},
-    {"nv_inference_compute_output_duration_us", "counter", "Cumulative inference compute output duration in microseconds"},
-    {"nv_inference_pending_request_count", "gauge", "Instantaneous number of pending requests awaiting execution"},
+    const char *triton, *prometheus, *type, *help;
+    bool duration;
+} metrics[] = {
+    {"nv_inference_request_success", "infd_inference_requests_success_total", "counter",
+     "Number of successful inference requests, all batch sizes", false},
+    {"nv_inference_request_failure", "infd_inference_requests_failure_total", "counter",
+     "Number of failed inference requests, all batch sizes", false},
+    {"nv_inference_count", "infd_inferences_total", "counter",
+     "Number of inferences performed (a batch of n counts n)", false},
+    {"nv_inference_exec_count", "infd_inference_executions_total", "counter",
+     "Number of model executions performed", false},
+    {"nv_inference_request_duration_us", "infd_inference_request_duration_seconds_total",
+     "counter", "Cumulative inference request duration", true},
+    {"nv_inference_queue_duration_us", "infd_inference_queue_duration_seconds_total", "counter",
+     "Cumulative inference queuing duration", true},
+    {"nv_inference_compute_input_duration_us",
+     "infd_inference_compute_input_duration_seconds_total", "counter",
+     "Cumulative compute input duration", true},
+    {"nv_inference_compute_infer_duration_us",
+     "infd_inference_compute_infer_duration_seconds_total", "counter",
+     "Cumulative compute inference duration", true},
+    {"nv_inference_compute_output_duration_us",
+     "infd_inference_compute_output_duration_seconds_total", "counter",
+     "Cumulative inference compute output duration", true},
+    {"nv_inference_pending_request_count", "infd_inference_pending_requests", "gauge",
+     "Instantaneous number of pending requests awaiting execution", false},
 };
 
 static const char *const reason_names[SRV_FAIL_REASONS] = {"OTHER", "REJECTED", "CANCELED",
                                                            "BACKEND", "OTHER"};
 
+/* A label value in the text format's escaping (backslash, quote, newline). */
+static void label_value(srv_buf *b, const char *s)
+{
+    srv_buf_puts(b, "\"");
+    for (; *s; s++) {
+        if (*s == '\\' || *s == '"')
+            srv_buf_printf(b, "\\%c", *s);
+        else if (*s == '\n')
+            srv_buf_puts(b, "\\n");
+        else
+            srv_buf_append(b, s, 1);
+    }
+    srv_buf_puts(b, "\"");
+}
+
 static void labels(srv_buf *b, const srv_stats_ref *r)
 {
     srv_buf_puts(b, "{model=");
-    srv_buf_json_string(b, r->name, strlen(r->name));
-    srv_buf_printf(b, ",version=\"%s\"", r->version);
+    label_value(b, r->name);
+    srv_buf_puts(b, ",version=");
+    label_value(b, r->version);
 }
 
+/* Durations in ns; everything else a plain count. */
 static uint64_t metric_value(const srv_stats *s, metric_id id)
 {
     switch (id) {
     case M_SUCCESS: return s->success.count;
     case M_COUNT: return s->inference_count;
     case M_EXEC: return s->execution_count;
-    case M_REQ_US: return (s->success.ns + s->fail.ns) / 1000;
-    case M_QUEUE_US: return s->queue.ns / 1000;
-    case M_IN_US: return s->compute_input.ns / 1000;
-    case M_INFER_US: return s->compute_infer.ns / 1000;
-    case M_OUT_US: return s->compute_output.ns / 1000;
+    case M_REQ_DUR: return s->success.ns + s->fail.ns;
+    case M_QUEUE_DUR: return s->queue.ns;
+    case M_IN_DUR: return s->compute_input.ns;
+    case M_INFER_DUR: return s->compute_infer.ns;
+    case M_OUT_DUR: return s->compute_output.ns;
     case M_PENDING: return s->pending > 0 ? (uint64_t)s->pending : 0;
     case M_FAILURE: break;
     }
     return 0;
+}
+
+/* Triton: whole microseconds; Prometheus: seconds, exact to the nanosecond. */
+static void put_duration(srv_buf *b, uint64_t ns, srv_metrics_naming naming)
+{
+    if (naming == SRV_METRICS_TRITON)
+        srv_buf_printf(b, "} %llu\n", (unsigned long long)(ns / 1000));
+    else
+        srv_buf_printf(b, "} %llu.%09llu\n", (unsigned long long)(ns / 1000000000u),
+                       (unsigned long long)(ns % 1000000000u));
 }
 
 static void render_histogram(srv_buf *b, const char *name, const char *help, const srv_stats_ref *refs,
@@ -201,27 +245,35 @@ static void render_histogram(srv_buf *b, const char *name, const char *help, con
     }
 }
 
-void srv_stats_render_prometheus(srv_buf *b, const srv_stats_ref *refs, int n)
+void srv_stats_render_prometheus(srv_buf *b, const srv_stats_ref *refs, int n,
+                                 srv_metrics_naming naming)
 {
     for (int i = 0; i < n; i++)
         pthread_mutex_lock(&refs[i].stats->mu);
-    for (size_t m = 0; m < sizeof triton_metrics / sizeof triton_metrics[0]; m++) {
-        srv_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", triton_metrics[m].name,
-                       triton_metrics[m].help, triton_metrics[m].name, triton_metrics[m].type);
+    for (size_t m = 0; m < sizeof metrics / sizeof metrics[0]; m++) {
+        const char *name = naming == SRV_METRICS_TRITON ? metrics[m].triton : metrics[m].prometheus;
+        const char *unit = !metrics[m].duration             ? ""
+                           : naming == SRV_METRICS_TRITON ? " in microseconds"
+                                                          : " in seconds";
+        srv_buf_printf(b, "# HELP %s %s%s\n# TYPE %s %s\n", name, metrics[m].help, unit, name,
+                       metrics[m].type);
         for (int i = 0; i < n; i++) {
             if (m == M_FAILURE) {
                 for (int k = SRV_FAIL_REJECTED; k < SRV_FAIL_REASONS; k++) {
-                    srv_buf_puts(b, triton_metrics[m].name);
+                    srv_buf_puts(b, name);
                     labels(b, &refs[i]);
                     srv_buf_printf(b, ",reason=\"%s\"} %llu\n", reason_names[k],
                                    (unsigned long long)refs[i].stats->fail_by_reason[k]);
                 }
                 continue;
             }
-            srv_buf_puts(b, triton_metrics[m].name);
+            srv_buf_puts(b, name);
             labels(b, &refs[i]);
-            srv_buf_printf(b, "} %llu\n",
-                           (unsigned long long)metric_value(refs[i].stats, (metric_id)m));
+            uint64_t v = metric_value(refs[i].stats, (metric_id)m);
+            if (metrics[m].duration)
+                put_duration(b, v, naming);
+            else
+                srv_buf_printf(b, "} %llu\n", (unsigned long long)v);
         }
     }
     render_histogram(b, "infd_request_duration_seconds",

@@ -54,11 +54,16 @@ void srv_stats_batch_done(srv_stats *s, int64_t batch_size, uint64_t input_ns, u
 /* The statistics extension's per-model object. New reference. */
 json_t *srv_stats_to_json(srv_stats *s, const char *name, const char *version);
 
+/* Which names /metrics uses (--metrics-naming; same order as cfg_metrics_naming). Triton's
+ * are what tritonclient users' dashboards read, but promtool's lint rejects them. */
+typedef enum { SRV_METRICS_TRITON = 0, SRV_METRICS_PROMETHEUS } srv_metrics_naming;
+
 /* Prometheus text for several model versions, one metric family at a time. */
 typedef struct srv_stats_ref {
     const char *name, *version;
     srv_stats *stats;
 } srv_stats_ref;
-void srv_stats_render_prometheus(srv_buf *b, const srv_stats_ref *refs, int n);
+void srv_stats_render_prometheus(srv_buf *b, const srv_stats_ref *refs, int n,
+                                 srv_metrics_naming naming);
 
 #endif

@@ -1,11 +1,13 @@
 """test_daemon.py: the daemon's behaviour under load and over its lifetime: dynamic
 batching with 64 concurrent clients, a full queue and a queue timeout (503), Prometheus
-metrics checked by promtool, explicit load/unload, SIGHUP re-read, and the SIGTERM drain."""
+metrics checked by promtool, explicit load/unload, SIGHUP re-read, the SIGTERM drain, the
+idle timeout and the connection limit."""
 import concurrent.futures as cf
 import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -183,3 +185,99 @@ def test_sigterm_drains(fresh_repo):
     assert len(results) == 64
     assert "draining" in d.logs() and "stopped" in d.logs()
     d.log.close()
+
+
+def raw_request(sock, method, path, body=b""):
+    """One HTTP/1.1 keep-alive request on an open socket; (status, body bytes)."""
+    sock.sendall(b"%s %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s"
+                 % (method.encode(), path.encode(), len(body), body))
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, "connection closed before the response"
+        data += chunk
+    head, rest = data.split(b"\r\n\r\n", 1)
+    lines = head.decode().split("\r\n")
+    length = 0
+    for line in lines[1:]:
+        name, value = line.split(":", 1)
+        if name.lower() == "content-length":
+            length = int(value)
+    while len(rest) < length:
+        chunk = sock.recv(65536)
+        assert chunk, "connection closed inside the response body"
+        rest += chunk
+    return int(lines[0].split()[1]), rest
+
+
+def wait_closed(sock, deadline_s=10):
+    """True once the peer closed the connection (EOF or reset) within the deadline."""
+    sock.settimeout(deadline_s)
+    try:
+        while sock.recv(65536):
+            pass
+    except ConnectionResetError:
+        pass
+    except socket.timeout:
+        return False
+    return True
+
+
+def test_idle_connection_closed(repo):
+    d = Daemon(repo, ["--http-idle-timeout-secs", "1"])
+    try:
+        idle = socket.create_connection(("127.0.0.1", d.port), timeout=10)
+        served = socket.create_connection(("127.0.0.1", d.port), timeout=10)
+        # a keep-alive connection stays usable right after its request, then idles out too
+        assert raw_request(served, "GET", "/v2/health/live")[0] == 200
+        assert raw_request(served, "GET", "/v2/models/add_fp32/ready")[0] == 200
+        assert wait_closed(idle), "a connection that sent nothing was not closed in 10 s"
+        assert wait_closed(served), "an idle keep-alive connection was not closed in 10 s"
+        idle.close()
+        served.close()
+        assert requests.get(d.base + "/v2/health/live").status_code == 200
+        assert d.proc.poll() is None
+    finally:
+        d.stop()
+
+
+def held_connection(port, deadline_s=10):
+    """A connection the server admitted (a request answered 200 on it). Retries while the
+    server still counts a connection the previous client just closed."""
+    end = time.monotonic() + deadline_s
+    while True:
+        sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        status, _ = raw_request(sock, "GET", "/v2/health/live")
+        if status == 200:
+            return sock
+        sock.close()
+        assert time.monotonic() < end, "no connection admitted in %ds" % deadline_s
+        time.sleep(0.05)
+
+
+def test_connection_limit(repo):
+    d = Daemon(repo, ["--max-connections", "2"])
+    try:
+        held = [held_connection(d.port) for _ in range(2)]
+        extra = socket.create_connection(("127.0.0.1", d.port), timeout=10)
+        status, body = raw_request(extra, "GET", "/v2/health/live")
+        assert status == 503
+        assert "too many connections" in json.loads(body)["error"]
+        assert "--max-connections" in json.loads(body)["error"]
+        assert wait_closed(extra), "the refused connection was left open"
+        extra.close()
+        # the admitted connections keep being served, inference included
+        a = np.ones((1, 4), np.float32)
+        status, body = raw_request(held[0], "POST", "/v2/models/add_fp32/infer",
+                                   infer_body(a, a).encode())
+        assert status == 200 and json.loads(body)["outputs"][0]["data"] == [2.0] * 4
+        assert raw_request(held[1], "GET", "/v2/health/ready")[0] == 200
+        # a freed slot admits a new connection
+        held.pop().close()
+        held.append(held_connection(d.port))
+        assert "refusing connections" in d.logs()
+        for sock in held:
+            sock.close()
+        assert d.proc.poll() is None
+    finally:
+        d.stop()

@@ -30,6 +30,7 @@ static void test_defaults(void **state)
     assert_int_equal(c.exit_timeout_secs, 30);
     assert_int_equal(c.control_mode, CFG_CONTROL_NONE);
     assert_int_equal(c.log_level, CFG_LOG_INFO);
+    assert_int_equal(c.metrics_naming, CFG_METRICS_TRITON);
     cfg_server_free(&c);
 }
 
@@ -40,8 +41,8 @@ static void test_forms_and_lists(void **state)
     char err[CFG_ERR_MAX];
     char *argv[] = {"infd", "--model-repository=/m", "--http-port", "9001",
                     "--model-control-mode", "explicit", "--load-model", "a", "--load-model=b",
-                    "--log-level", "verbose", "--backend", "cpu"};
-    assert_true(parse(&c, err, 13, argv));
+                    "--log-level", "verbose", "--backend", "cpu", "--metrics-naming=prometheus"};
+    assert_true(parse(&c, err, 14, argv));
     assert_string_equal(c.model_repository, "/m");
     assert_int_equal(c.http_port, 9001);
     assert_int_equal(c.control_mode, CFG_CONTROL_EXPLICIT);
@@ -49,6 +50,7 @@ static void test_forms_and_lists(void **state)
     assert_string_equal(c.load_models[1], "b");
     assert_int_equal(c.log_level, CFG_LOG_VERBOSE);
     assert_int_equal(c.backend, CFG_BACKEND_CPU);
+    assert_int_equal(c.metrics_naming, CFG_METRICS_PROMETHEUS);
     cfg_server_free(&c);
 }
 
@@ -82,6 +84,8 @@ static void test_errors(void **state)
     expect_error(7, a7, "invalid model name");
     char *a8[] = {"infd", "--model-repository", "/m", "--metrics-port", "8000"};
     expect_error(5, a8, "must differ");
+    char *a9[] = {"infd", "--model-repository", "/m", "--metrics-naming", "openmetrics"};
+    expect_error(5, a9, "not one of triton|prometheus");
 }
 
 static void test_config_file_and_override(void **state)

@@ -176,7 +176,8 @@ static void test_memplan_chain_reuses(void **state)
 {
     (void)state;
     /* a chain a -> b -> c -> d: each buffer dies when the next is written */
-    rt_memplan_buffer b[4] = {{1000, 0, 1}, {1000, 1, 2}, {1000, 2, 3}, {1000, 3, 4}};
+    rt_memplan_buffer b[4] = {
+        {1000, 0, 1, -1}, {1000, 1, 2, -1}, {1000, 2, 3, -1}, {1000, 3, 4, -1}};
     size_t off[4], arena;
     assert_int_equal(rt_memplan_assign(b, 4, off, &arena, NULL), RT_OK);
     assert_no_conflicts(b, off, 4);
@@ -197,6 +198,7 @@ static void test_memplan_random_no_overlap(void **state)
         b[i].size = 1 + (seed >> 8) % 5000;
         b[i].first = i / 2;
         b[i].last = b[i].first + (int)((seed >> 20) % 10);
+        b[i].reuse = -1;
         naive += (b[i].size + 63) / 64 * 64;
     }
     b[7].first = -1; /* not placed */
@@ -205,6 +207,24 @@ static void test_memplan_random_no_overlap(void **state)
     assert_int_equal(off[7], 99);
     assert_no_conflicts(b, off, N);
     assert_true(arena < naive);
+}
+
+static void test_memplan_inplace(void **state)
+{
+    (void)state;
+    /* a -> b -> c, each written over the one before, which dies there; d, written at step
+     * 1 beside b, lives to the end */
+    rt_memplan_buffer b[4] = {{1000, 0, 1, -1}, {1000, 1, 2, 0}, {1000, 2, 3, 1}, {500, 1, 3, -1}};
+    size_t off[4], arena;
+    assert_int_equal(rt_memplan_assign(b, 4, off, &arena, NULL), RT_OK);
+    assert_int_equal(off[1], off[0]);
+    assert_int_equal(off[2], off[0]);
+    assert_true(off[3] >= off[0] + 1024 || off[3] + 512 <= off[0]);
+    assert_int_equal(arena, 1024 + 512);
+    /* refused: a is still read at step 2, after b is written; and a larger buffer */
+    rt_memplan_buffer r[3] = {{1000, 0, 2, -1}, {1000, 1, 3, 0}, {2000, 2, 3, 0}};
+    assert_int_equal(rt_memplan_assign(r, 3, off, &arena, NULL), RT_OK);
+    assert_no_conflicts(r, off, 3);
 }
 
 int main(void)
@@ -216,6 +236,7 @@ int main(void)
         cmocka_unit_test(test_graph_check),      cmocka_unit_test(test_node_attrs),
         cmocka_unit_test(test_memplan_chain_reuses),
         cmocka_unit_test(test_memplan_random_no_overlap),
+        cmocka_unit_test(test_memplan_inplace),
     };
     return cmocka_run_group_tests_name("core", tests, NULL, NULL);
 }
