@@ -1,6 +1,7 @@
 # Makefile: builds infd's runtime library, tools and tests into $(BUILD).
 #   make              build (installs missing dependencies first)
 #   make run          serve models/ on 127.0.0.1:8000 in the foreground
+#   make install      binaries to $(PREFIX)/bin, the systemd unit to /etc/systemd/system
 #   make test         unit tests, ONNX node conformance, end-to-end tests
 #   make asan         unit tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make conformance  the official ONNX node tests through infd-run (optimizer on and off)
@@ -70,7 +71,7 @@ INFD := $(if $(SRV_SRC),$(BUILD)/infd)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps test unit conformance e2e run asan fuzz bench bench-http clean
+.PHONY: all deps test unit conformance e2e run install asan fuzz bench bench-http clean
 all: deps $(BUILD)/libinfdrt.a $(BUILD)/infd-run $(INFD)
 	@echo "built in $(BUILD)/: backends: $(BACKENDS)"
 
@@ -143,6 +144,13 @@ conformance: all
 # default models' accuracy through infd-run (INFD_RUN)
 e2e: all
 	@INFD_BIN=$(BUILD)/infd INFD_RUN=$(BUILD)/infd-run $(PYTHON) -m pytest -q tests/e2e tests/model
+
+# install the binaries and the systemd unit (DESTDIR for staging, PREFIX for the location)
+PREFIX ?= /usr/local
+install: all
+	install -D -m 755 $(BUILD)/infd $(DESTDIR)$(PREFIX)/bin/infd
+	install -D -m 755 $(BUILD)/infd-run $(DESTDIR)$(PREFIX)/bin/infd-run
+	install -D -m 644 config/infd.service $(DESTDIR)/etc/systemd/system/infd.service
 
 # serve the default model repository in the foreground on 127.0.0.1:8000
 run: all

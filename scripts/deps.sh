@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 debs=(gcc make pkg-config clang libclang-rt-14-dev
       libopenblas-openmp-dev libprotobuf-c-dev protobuf-c-compiler libonnx-dev libonnx-testdata
-      libcmocka-dev libjansson-dev libmicrohttpd-dev libsystemd-dev prometheus curl python3-venv)
+      libcmocka-dev libjansson-dev libmicrohttpd-dev libsystemd-dev systemd prometheus curl python3-venv)
 if [ "${1:-}" = bench ]; then
     debs+=(python3-torch wrk nginx)
 fi
