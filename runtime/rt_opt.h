@@ -71,8 +71,9 @@ void rt_opt_kill(rt_opt *o, int node);
 /* Makes every live reader of value from read value to instead. */
 void rt_opt_replace_uses(rt_opt *o, int from, int to);
 /* Overwrites node `at` (keeping its name) with a new node; attrs are taken over. */
-rt_status rt_opt_replace_node(rt_opt *o, int at, rt_op op, const int *in, int n_in, const int *out,
-                         int n_out, rt_attr *attrs, int n_attrs, rt_error *err);
+rt_status rt_opt_replace_node(rt_opt *o, int at, rt_op op, const int *in, int n_in,
+                              const int *out, int n_out, rt_attr *attrs, int n_attrs,
+                              rt_error *err);
 /* A new weight value holding t (taken over, also on failure), named after base; -1 on
  * failure with err set. */
 int rt_opt_add_weight(rt_opt *o, const char *base, rt_tensor *t, rt_error *err);

@@ -242,17 +242,16 @@ static rt_status merge_transposes(rt_opt *o, int i, rt_error *err)
         identity = identity && perm[k] == k;
     }
     int x = o->g->nodes[inner].inputs[0], y = n->outputs[0];
-    rt_attr *attrs = calloc(1, sizeof *attrs);
-    if (!attrs || !rt_opt_attr_ints(&attrs[0], "perm", perm, nq)) {
+    rt_attr *attrs = NULL;
+    if (!identity && (!(attrs = calloc(1, sizeof *attrs)) ||
+                      !rt_opt_attr_ints(&attrs[0], "perm", perm, nq))) {
         rt_opt_attrs_free(attrs, 1);
         return rt_error_set(err, RT_ERR_NOMEM, "out of memory merging Transposes");
     }
     rt_opt_kill(o, inner);
     o->rep->rewrites[RT_OPT_TRANSPOSE_PAIR]++;
     rt_status st = rt_opt_replace_node(o, i, identity ? RT_OP_IDENTITY : RT_OP_TRANSPOSE, &x, 1,
-                                       &y, 1, identity ? NULL : attrs, identity ? 0 : 1, err);
-    if (identity)
-        rt_opt_attrs_free(attrs, 1);
+                                       &y, 1, attrs, identity ? 0 : 1, err);
     return st == RT_OK ? rt_opt_index(o, err) : st;
 }
 

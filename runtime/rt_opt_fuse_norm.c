@@ -122,6 +122,9 @@ static rt_status try_layernorm(rt_opt *o, int div, bool *done, rt_error *err)
             root = a;
         }
     }
+    /* an eps of higher rank than x would have widened the result */
+    if (!rt_shape_equal(&rt_opt_get_info(o, o->g->nodes[root].outputs[0])->shape, &xi->shape))
+        return RT_OK;
     for (int d = axis; gamma < 0 && d < rank; d++)
         if (xi->shape.dims[d] < 0)
             return RT_OK; /* ones of unknown size */
@@ -140,7 +143,7 @@ static rt_status try_layernorm(rt_opt *o, int div, bool *done, rt_error *err)
     if (beta >= 0)
         rt_opt_kill(o, c);
     rt_status st = rt_opt_replace_node(o, root, RT_OP_LAYER_NORMALIZATION, in, beta >= 0 ? 3 : 2,
-                                  &out, 1, attrs, 2, err);
+                                       &out, 1, attrs, 2, err);
     o->rep->rewrites[RT_OPT_LAYER_NORM]++;
     *done = true;
     return st;
@@ -195,7 +198,10 @@ static rt_status try_gelu(rt_opt *o, int mul, bool *done, rt_error *err)
     rt_match m;
     for (size_t f = 0; f < sizeof forms / sizeof *forms; f++)
         for (size_t p = 0; p < forms[f].n; p++) {
-            if (!rt_opt_match(o, forms[f].pats[p], v, &m) || !rt_opt_is_f32(o, m.slots[GELU_X]))
+            /* a constant of higher rank would have widened the result */
+            if (!rt_opt_match(o, forms[f].pats[p], v, &m) || !rt_opt_is_f32(o, m.slots[GELU_X]) ||
+                !rt_shape_equal(&rt_opt_get_info(o, v)->shape,
+                                &rt_opt_get_info(o, m.slots[GELU_X])->shape))
                 continue;
             rt_attr *attrs = calloc(1, sizeof *attrs);
             if (!attrs || !rt_opt_attr_string(&attrs[0], "approximate", forms[f].approx)) {

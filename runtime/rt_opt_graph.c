@@ -143,8 +143,9 @@ static void node_free_contents(rt_node *n)
     n->n_inputs = n->n_outputs = n->n_attrs = 0;
 }
 
-rt_status rt_opt_replace_node(rt_opt *o, int at, rt_op op, const int *in, int n_in, const int *out,
-                         int n_out, rt_attr *attrs, int n_attrs, rt_error *err)
+rt_status rt_opt_replace_node(rt_opt *o, int at, rt_op op, const int *in, int n_in,
+                              const int *out, int n_out, rt_attr *attrs, int n_attrs,
+                              rt_error *err)
 {
     int *ins = malloc(sizeof *ins * (size_t)(n_in ? n_in : 1));
     int *outs = malloc(sizeof *outs * (size_t)(n_out ? n_out : 1));
