@@ -210,6 +210,7 @@ static void config_init(srv_model_config *cfg)
     cfg->instance_count = 1;
     cfg->num_versions = 1;
     cfg->cpu_threads = -1;
+    cfg->optimize = true;
 }
 
 rt_status srv_model_config_default(srv_model_config *cfg, const char *dir_name, rt_error *err)
@@ -268,6 +269,11 @@ rt_status srv_model_config_parse(srv_model_config *cfg, json_t *root, const char
             return rt_error_prefix(err, "infd: ");
         if (json_object_get(ext, "cpu_threads"))
             cfg->cpu_threads = (int)v;
+        json_t *opt = json_object_get(ext, "optimize");
+        if (opt && !json_is_boolean(opt))
+            return rt_error_set(err, RT_ERR_INVALID_ARG, "infd: 'optimize' must be true or false");
+        if (opt)
+            cfg->optimize = json_is_true(opt);
         return srv_pipeline_parse(&cfg->pipeline, ext, err);
     }
     return RT_OK;
@@ -417,6 +423,8 @@ json_t *srv_model_config_to_json(const srv_model_config *cfg)
     json_t *infd = json_object();
     if (cfg->cpu_threads >= 0)
         json_object_set_new(infd, "cpu_threads", json_integer(cfg->cpu_threads));
+    if (!cfg->optimize)
+        json_object_set_new(infd, "optimize", json_false());
     srv_pipeline_to_json(&cfg->pipeline, infd);
     if (root && json_object_size(infd))
         json_object_set(root, "infd", infd);

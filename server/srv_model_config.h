@@ -54,6 +54,7 @@ typedef struct srv_model_config {
     int64_t versions[SRV_MAX_VERSIONS];
     json_t *parameters;              /* owned reference, object (maybe empty) */
     int cpu_threads;                 /* infd.cpu_threads; -1: the server's default */
+    bool optimize;                   /* infd.optimize; false runs the graph as loaded */
     srv_pipeline pipeline;           /* infd.preprocess / infd.postprocess */
 } srv_model_config;
 

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "srv_buf.h"
+#include "rt_optimize.h"
 #include "srv_log.h"
 
 typedef enum { ENTRY_READY, ENTRY_UNAVAILABLE } entry_state;
@@ -120,6 +121,31 @@ static rt_status read_config(const char *model_dir, const char *name, srv_model_
     return st;
 }
 
+
+/* Plans memory with zero inputs (dynamic dims = 1) so the first request does not, and logs
+ * what the optimizer did and the activation memory, once per model version at load. */
+static void warm_up_and_log(const char *name, int64_t version, rt_session *s)
+{
+    rt_error err = {0};
+    if (rt_session_plan_default(s, &err) != RT_OK)
+        SRV_WARN("model '%s' version %lld: warm-up with zero inputs failed (%s); memory is "
+                 "planned at the first request", name, (long long)version, err.text);
+    rt_session_stats st;
+    rt_session_get_stats(s, &st);
+    char fusions[512] = "";
+    size_t used = 0;
+    for (int k = 0; k < RT_OPT_COUNT && used < sizeof fusions; k++)
+        if (st.optimizer.rewrites[k])
+            used += (size_t)snprintf(fusions + used, sizeof fusions - used, "%s%s %d",
+                                     used ? ", " : "", rt_opt_rewrite_name((rt_opt_rewrite)k),
+                                     st.optimizer.rewrites[k]);
+    SRV_INFO("model '%s' version %lld: %d nodes loaded, %d executed (%s); weights %zu bytes; "
+             "activations %zu bytes planned, %zu without reuse", name, (long long)version,
+             st.optimizer.nodes_before ? st.optimizer.nodes_before : st.n_nodes, st.n_nodes,
+             used ? fusions : "optimizer off or nothing to rewrite", st.weight_bytes,
+             st.peak_activation_bytes, st.naive_activation_bytes);
+}
+
 static srv_model *model_load(srv_repo *r, const char *name, const char *model_dir, int64_t version,
                              rt_error *err)
 {
@@ -145,9 +171,12 @@ static srv_model *model_load(srv_repo *r, const char *name, const char *model_di
         rt_session_options_init(&m->opts);
         m->opts.backend = r->backend;
         m->opts.threads = m->cfg.cpu_threads >= 0 ? m->cfg.cpu_threads : r->cpu_threads;
+        m->opts.no_optimize = !m->cfg.optimize;
         m->first = rt_session_create(m->path, &m->opts, err);
         if (!m->first)
             st = err ? err->status : RT_ERR_IO;
+        else
+            warm_up_and_log(name, version, m->first);
     }
     if (st == RT_OK)
         st = srv_model_config_complete(&m->cfg, rt_session_graph(m->first), err);
