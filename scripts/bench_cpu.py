@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
-"""CPU benchmark: infd-run beside ONNX Runtime on the models scripts/export_bench_models.py
-wrote, with the same inputs and thread count, in the same run. ONNX Runtime runs twice:
+"""CPU benchmark: infd-run without its graph optimizer (--no-optimize: the runtime's kernels
+alone) beside ONNX Runtime on the models scripts/export_bench_models.py wrote, with the
+same inputs and thread count, in the same run (scripts/bench_opt.py measures the optimizer).
+ONNX Runtime runs twice:
 with graph optimizations off (ORT_DISABLE_ALL, the peer before any fusion) and with its
 default ORT_ENABLE_ALL. Each runtime gets one warm-up run, then the same number of timed
 runs; the median is reported. infd's outputs must agree with ONNX Runtime's (max abs diff
@@ -26,6 +28,9 @@ from onnx import numpy_helper
 ROOT = os.path.normpath(os.path.join(os.path.dirname(__file__), ".."))
 BEGIN, END = "<!-- bench-cpu:begin -->", "<!-- bench-cpu:end -->"
 TOLERANCE = 1e-3
+# infd as loaded: this table compares kernels, before any fusion on either side
+NO_OPT = ("--no-optimize",)
+
 DOC_HEADER = f"""# Benchmarks
 
 `make bench` regenerates the tables below: `scripts/export_bench_models.py` exports the
@@ -35,6 +40,7 @@ busy or shared machine are not comparable with each other.
 ## CPU: infd-run against ONNX Runtime
 
 Same models, inputs and thread count, in the same run; median latency after one warm-up.
+infd runs with `--no-optimize` (its kernels alone; the next section measures the optimizer).
 "ORT no opt" is ONNX Runtime with graph optimizations disabled (the peer before any
 fusion; issue 2 asks for at least 0.7x its throughput), "ORT all opt" its default full
 optimization (the optimizer issue asks for 1.0x). Ratios are infd throughput over ONNX
@@ -141,7 +147,7 @@ def max_diff(got, want):
 def check_infd(args, model, inputs, want):
     """Runs infd-run briefly; returns (median ms, None) or (None, why it failed)."""
     try:
-        ms, got = run_infd(args.runner, model, inputs, args.threads, 3)
+        ms, got = run_infd(args.runner, model, inputs, args.threads, 3, NO_OPT)
         abs_diff, rel = max_diff(got, want)
     except (RuntimeError, ValueError) as e:
         return None, str(e)
@@ -169,7 +175,8 @@ def bench_case(args, name, spec, batch, sessions):
     if row["error"]:
         return row
     try:
-        row["infd_ms"], got = run_infd(args.runner, model, inputs, args.threads, repeat)
+        row["infd_ms"], got = run_infd(args.runner, model, inputs, args.threads, repeat,
+                                          NO_OPT)
         row["abs_diff"], rel = max_diff(got, ort_out[0])
         if rel > TOLERANCE:
             row["error"] = f"wrong output on the timed run ({rel:.1e} of the largest value)"
