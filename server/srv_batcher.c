@@ -10,6 +10,7 @@
 typedef struct srv_instance {
     struct srv_batcher *b;
     void *ctx;
+    srv_request **reqs; /* room for the largest batch (+1), allocated at create */
     pthread_t thread;
     bool started;
 } srv_instance;
@@ -190,7 +191,11 @@ static bool is_preferred(const srv_batcher *b, int64_t rows)
 
 static uint64_t deadline_of(const srv_request *r)
 {
-    return r->t_enqueued + (uint64_t)r->timeout_us * 1000u;
+    uint64_t ns;
+    if (__builtin_mul_overflow((uint64_t)r->timeout_us, 1000u, &ns) ||
+        __builtin_add_overflow(r->t_enqueued, ns, &ns))
+        return UINT64_MAX;
+    return ns;
 }
 
 /* Moves requests whose queue timeout passed into *expired (REJECT policy only). Returns the
@@ -286,10 +291,9 @@ static void *worker_main(void *arg)
 {
     srv_instance *inst = arg;
     srv_batcher *b = inst->b;
-    int cap = b->o.dynamic ? (int)b->o.max_batch_size : 1;
-    srv_request **reqs = calloc((size_t)cap + 1, sizeof *reqs);
+    srv_request **reqs = inst->reqs;
     pthread_mutex_lock(&b->mu);
-    while (reqs) {
+    for (;;) {
         uint64_t now = srv_now_ns();
         srv_request *expired = NULL;
         uint64_t wake = take_expired(b, now, &expired);
@@ -327,7 +331,6 @@ static void *worker_main(void *arg)
         pthread_mutex_lock(&b->mu);
     }
     pthread_mutex_unlock(&b->mu);
-    free(reqs);
     return NULL;
 }
 
@@ -358,8 +361,14 @@ srv_batcher *srv_batcher_create(const srv_batcher_options *o, const srv_runner *
         srv_batcher_free(b);
         return NULL;
     }
+    size_t cap = b->o.dynamic ? (size_t)b->o.max_batch_size : 1;
     for (int i = 0; i < b->n_instances; i++) {
         b->instances[i].b = b;
+        if (!(b->instances[i].reqs = calloc(cap + 1, sizeof *b->instances[i].reqs))) {
+            rt_error_set(err, RT_ERR_NOMEM, "out of memory for batches of %zu requests", cap);
+            srv_batcher_free(b);
+            return NULL;
+        }
         if (!(b->instances[i].ctx = runner->create(runner->arg, i, err))) {
             srv_batcher_free(b);
             return NULL;
@@ -434,9 +443,11 @@ void srv_batcher_free(srv_batcher *b)
     for (int i = 0; b->instances && i < b->n_instances; i++)
         if (b->instances[i].started)
             pthread_join(b->instances[i].thread, NULL);
-    for (int i = 0; b->instances && i < b->n_instances; i++)
+    for (int i = 0; b->instances && i < b->n_instances; i++) {
         if (b->instances[i].ctx)
             b->runner.destroy(b->instances[i].ctx);
+        free(b->instances[i].reqs);
+    }
     free(b->instances);
     pthread_cond_destroy(&b->cv);
     pthread_mutex_destroy(&b->mu);

@@ -12,7 +12,7 @@
 #define MARK_INF "\x01Inf"
 #define MARK_NINF "\x01-Inf"
 
-char *srv_json_rewrite_nonfinite(const char *text, size_t len)
+char *srv_json_rewrite_nonfinite(const char *text, size_t len, size_t *out_len)
 {
     static const struct {
         const char *token, *mark;
@@ -51,7 +51,17 @@ char *srv_json_rewrite_nonfinite(const char *text, size_t len)
         return NULL;
     }
     srv_buf_append(&out, text + start, len - start);
-    return srv_buf_take(&out, NULL);
+    return srv_buf_take(&out, out_len);
+}
+
+json_t *srv_json_load_lenient(const char *text, size_t len, json_error_t *err)
+{
+    size_t rewritten_len = 0;
+    char *rewritten = srv_json_rewrite_nonfinite(text, len, &rewritten_len);
+    json_t *root = rewritten ? json_loadb(rewritten, rewritten_len, JSON_ALLOW_NUL, err)
+                             : json_loadb(text, len, JSON_ALLOW_NUL, err);
+    free(rewritten);
+    return root;
 }
 
 char *srv_error_json(const char *msg)
@@ -425,10 +435,14 @@ static bool decode_root(const srv_model_config *cfg, json_t *root, const char *b
     if (timeout && (!json_is_integer(timeout) || json_integer_value(timeout) < 0))
         return srv_request_fail(r, 400, SRV_FAIL_OTHER,
                                 "parameters.timeout must be a non-negative integer (microseconds)");
+    /* as in Triton: a request may shorten the queue timeout, never lengthen it, and only
+     * where the model allows it (otherwise the parameter is ignored) */
     r->timeout_us = cfg->default_timeout_us;
-    if (timeout && json_integer_value(timeout) > 0 &&
+    if (timeout && cfg->allow_timeout_override && json_integer_value(timeout) > 0 &&
         (!r->timeout_us || json_integer_value(timeout) < r->timeout_us))
-        r->timeout_us = json_integer_value(timeout);
+        r->timeout_us = json_integer_value(timeout) < SRV_MAX_TIMEOUT_US
+                            ? json_integer_value(timeout)
+                            : SRV_MAX_TIMEOUT_US;
     json_t *inputs = json_object_get(root, "inputs");
     if (!inputs)
         return srv_request_fail(r, 400, SRV_FAIL_OTHER, "request has no 'inputs'");
@@ -461,11 +475,8 @@ bool srv_request_decode(const srv_model_config *cfg, const char *body, size_t le
                                     header_len, len);
         json_len = (size_t)header_len;
     }
-    char *rewritten = srv_json_rewrite_nonfinite(body, json_len);
     json_error_t jerr;
-    json_t *root = rewritten ? json_loads(rewritten, JSON_ALLOW_NUL, &jerr)
-                             : json_loadb(body, json_len, JSON_ALLOW_NUL, &jerr);
-    free(rewritten);
+    json_t *root = srv_json_load_lenient(body, json_len, &jerr);
     if (!root)
         return srv_request_fail(r, 400, SRV_FAIL_OTHER, "malformed JSON in request body: %s",
                                 jerr.text);

@@ -25,8 +25,11 @@ char *srv_response_encode(const srv_model_config *cfg, const char *version, cons
 
 /* Rewrites the non-standard JSON tokens NaN, Infinity, -Infinity (outside strings) into
  * marker strings the numeric decoder accepts. Returns a new NUL-terminated copy when any
- * was found (caller frees), else NULL. */
-char *srv_json_rewrite_nonfinite(const char *text, size_t len);
+ * was found (caller frees; its length in *out_len if non-NULL), else NULL. */
+char *srv_json_rewrite_nonfinite(const char *text, size_t len, size_t *out_len);
+/* Parses len bytes of JSON that may contain NaN, Infinity and -Infinity (as KServe clients
+ * send them). Returns a new reference, or NULL with err set. */
+json_t *srv_json_load_lenient(const char *text, size_t len, json_error_t *err);
 
 /* {"error": msg} as a new string (caller frees). */
 char *srv_error_json(const char *msg);

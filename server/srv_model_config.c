@@ -164,7 +164,7 @@ static rt_status parse_batching(srv_model_config *cfg, json_t *root, rt_error *e
     const char *action = json_string_value(json_object_get(qp, "timeout_action"));
     if (!json_is_object(qp) ||
         get_int(qp, "max_queue_size", 0, INT32_MAX, &cfg->max_queue_size, err) != RT_OK ||
-        get_int(qp, "default_timeout_microseconds", 0, INT64_C(1) << 50, &cfg->default_timeout_us,
+        get_int(qp, "default_timeout_microseconds", 0, SRV_MAX_TIMEOUT_US, &cfg->default_timeout_us,
                 err) != RT_OK ||
         get_bool(qp, "allow_timeout_override", &cfg->allow_timeout_override, err) != RT_OK)
         return rt_error_prefix(err, "dynamic_batching.default_queue_policy: ");
@@ -246,7 +246,7 @@ rt_status srv_model_config_parse(srv_model_config *cfg, json_t *root, const char
                             backend ? backend : platform);
     int64_t v = 1;
     if ((st = dup_string(root, "default_model_filename", &cfg->default_model_filename, err)) ||
-        (st = get_int(root, "max_batch_size", 0, INT32_MAX, &cfg->max_batch_size, err)) ||
+        (st = get_int(root, "max_batch_size", 0, SRV_MAX_BATCH_SIZE, &cfg->max_batch_size, err)) ||
         (st = parse_ios(root, "input", &cfg->inputs, &cfg->n_inputs, err)) ||
         (st = parse_ios(root, "output", &cfg->outputs, &cfg->n_outputs, err)) ||
         (st = parse_batching(cfg, root, err)) || (st = parse_instances(cfg, root, err)) ||

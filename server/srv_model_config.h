@@ -17,6 +17,8 @@
 #define SRV_MAX_PREFERRED 16
 #define SRV_MAX_VERSIONS 64
 #define SRV_MAX_GPUS 16
+#define SRV_MAX_BATCH_SIZE (1 << 20) /* rows per batch; buffers are sized by it */
+#define SRV_MAX_TIMEOUT_US (INT64_C(1) << 50) /* queue timeouts, about 35 years */
 
 typedef struct srv_io {
     char *name;

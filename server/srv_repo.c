@@ -532,24 +532,34 @@ static int cmp_names(const void *a, const void *b)
 json_t *srv_repo_index(srv_repo *r, bool ready_only)
 {
     json_t *arr = json_array();
-    /* every model folder on disk, loaded or not, sorted by name */
-    char *names[1024];
-    int n_names = 0;
+    /* every model folder on disk, loaded or not, sorted by name (entries that cannot be
+     * stored for lack of memory are left out) */
+    char **names = NULL;
+    int n_names = 0, cap = 0;
     DIR *d = opendir(r->dir);
     struct dirent *de;
-    while (d && (de = readdir(d)) && n_names < 1024) {
+    while (d && (de = readdir(d))) {
         char path[PATH_MAX];
         struct stat st;
         srv_strfmt(path, sizeof path, "%s/%s", r->dir, de->d_name);
-        if (srv_repo_valid_name(de->d_name) && stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-            names[n_names++] = strdup(de->d_name);
+        if (!srv_repo_valid_name(de->d_name) || stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+            continue;
+        if (n_names == cap) {
+            char **grown = realloc(names, sizeof *names * (size_t)(cap = cap ? cap * 2 : 64));
+            if (!grown)
+                break;
+            names = grown;
+        }
+        if ((names[n_names] = strdup(de->d_name)))
+            n_names++;
     }
     if (d)
         closedir(d);
-    qsort(names, (size_t)n_names, sizeof *names, cmp_names);
+    if (n_names)
+        qsort(names, (size_t)n_names, sizeof *names, cmp_names);
     pthread_mutex_lock(&r->mu);
     for (int i = 0; i < n_names; i++) {
-        repo_entry *e = names[i] ? find_entry(r, names[i]) : NULL;
+        repo_entry *e = find_entry(r, names[i]);
         if (e && e->n_models) {
             for (int k = 0; k < e->n_models; k++)
                 json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s}", "name", e->name,
@@ -558,12 +568,13 @@ json_t *srv_repo_index(srv_repo *r, bool ready_only)
         } else if (!ready_only && e) {
             json_array_append_new(arr, json_pack("{s:s, s:s, s:s}", "name", e->name, "state",
                                                  "UNAVAILABLE", "reason", e->reason));
-        } else if (!ready_only && names[i]) {
+        } else if (!ready_only) {
             json_array_append_new(arr, json_pack("{s:s}", "name", names[i]));
         }
         free(names[i]);
     }
     pthread_mutex_unlock(&r->mu);
+    free(names);
     return arr;
 }
 

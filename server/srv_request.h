@@ -3,8 +3,10 @@
  * results, timings, and the completion callback.
  *
  * The HTTP layer creates it (srv_request_create), the codec fills it, the batcher runs it
- * and calls on_done exactly once from a worker thread (or from srv_batcher_submit's caller
- * when it is refused); then the HTTP layer owns it again and frees it. */
+ * and calls on_done exactly once: from a worker thread when it ran or timed out, from
+ * srv_batcher_submit's caller (an HTTP thread) when it is refused, or from the thread that
+ * drains the queue at shutdown (srv_batcher_cancel_queued). Then the HTTP layer owns it
+ * again and frees it. */
 #ifndef SRV_REQUEST_H
 #define SRV_REQUEST_H
 

@@ -47,7 +47,7 @@ void srv_stats_destroy(srv_stats *s);
 void srv_stats_pending_add(srv_stats *s, int delta);
 /* A request finished (r->status says how); counts it and its durations. */
 void srv_stats_request_done(srv_stats *s, const srv_request *r);
-/* One execution of batch_size rows made of n_requests requests. */
+/* One execution of a batch of batch_size rows, with its input, infer and output times. */
 void srv_stats_batch_done(srv_stats *s, int64_t batch_size, uint64_t input_ns, uint64_t infer_ns,
                           uint64_t output_ns);
 

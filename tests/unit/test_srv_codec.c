@@ -236,13 +236,46 @@ static void test_nonfinite_rewrite(void **state)
 {
     (void)state;
     const char *in = "[NaN, \"NaN in a string\", -Infinity, Infinity]";
-    char *out = srv_json_rewrite_nonfinite(in, strlen(in));
+    size_t out_len = 0;
+    char *out = srv_json_rewrite_nonfinite(in, strlen(in), &out_len);
+    assert_int_equal(out_len, strlen(out));
     assert_string_equal(out, "[\"\\u0001NaN\", \"NaN in a string\", \"\\u0001-Inf\", \"\\u0001Inf\"]");
     free(out);
-    assert_null(srv_json_rewrite_nonfinite("[1, \"Infinity\"]", 15));
+    assert_null(srv_json_rewrite_nonfinite("[1, \"Infinity\"]", 15, NULL));
     char *e = srv_error_json("bad \"x\"\n");
     assert_string_equal(e, "{\"error\":\"bad \\\"x\\\"\\u000a\"}");
     free(e);
+}
+
+/* parameters.timeout shortens the queue timeout only where allow_timeout_override is set */
+static void test_timeout_override(void **state)
+{
+    (void)state;
+    const char *cfgs[2] = {
+        "{\"max_batch_size\": 8, \"dynamic_batching\": {\"default_queue_policy\":"
+        " {\"default_timeout_microseconds\": 5000}}, \"input\": [{\"name\": \"INPUT0\","
+        " \"data_type\": \"TYPE_FP32\", \"dims\": [4]}], \"output\": [{\"name\": \"O\","
+        " \"data_type\": \"TYPE_FP32\", \"dims\": [4]}]}",
+        "{\"max_batch_size\": 8, \"dynamic_batching\": {\"default_queue_policy\":"
+        " {\"default_timeout_microseconds\": 5000, \"allow_timeout_override\": true}},"
+        " \"input\": [{\"name\": \"INPUT0\", \"data_type\": \"TYPE_FP32\", \"dims\": [4]}],"
+        " \"output\": [{\"name\": \"O\", \"data_type\": \"TYPE_FP32\", \"dims\": [4]}]}"};
+    /* requested timeout -> expected (not allowed, allowed) */
+    const struct { long long asked, no, yes; } cases[] = {
+        {100, 5000, 100}, {9000, 5000, 5000}, {0, 5000, 5000}};
+    for (int c = 0; c < 2; c++) {
+        make_config(cfgs[c], "t");
+        for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+            char body[256];
+            snprintf(body, sizeof body, "{\"parameters\":{\"timeout\":%lld},\"inputs\":["
+                     IN0("[1,4]", "[1,2,3,4]") "]}", cases[k].asked);
+            srv_request *r = decode(body, strlen(body), -1);
+            assert_int_equal(r->status, 200);
+            assert_int_equal(r->timeout_us, c ? cases[k].yes : cases[k].no);
+            srv_request_free(r);
+        }
+        srv_model_config_free(&cfg);
+    }
 }
 
 int main(void)
@@ -254,6 +287,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_binary_size_mismatch, setup_add, teardown),
         cmocka_unit_test_setup_teardown(test_bytes_json_binary_and_encode, setup_bytes, teardown),
         cmocka_unit_test(test_nonfinite_rewrite),
+        cmocka_unit_test(test_timeout_override),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
