@@ -34,12 +34,43 @@ struct srv_repo {
     pthread_mutex_t load_mu;     /* serializes loads, unloads and polls */
     int n_entries;
     repo_entry *entries;
+    /* The last reference to a model is often dropped on an HTTP thread (a request finishing
+     * after an unload); freeing there would join the model's workers and stall the event
+     * loop, so the reaper thread frees models instead. */
+    pthread_t reaper;
+    bool reaper_started, reaper_stop;
+    pthread_mutex_t reap_mu;
+    pthread_cond_t reap_cv;
+    srv_model *dead;             /* models waiting to be freed */
 };
 
 bool srv_repo_valid_name(const char *name)
 {
     return name && name[0] && name[0] != '.' && !strchr(name, '/') && !strstr(name, "..") &&
            strlen(name) < 200;
+}
+
+static void model_free(srv_model *m);
+
+static void *reaper_main(void *arg)
+{
+    srv_repo *r = arg;
+    pthread_mutex_lock(&r->reap_mu);
+    for (;;) {
+        srv_model *m = r->dead;
+        if (m) {
+            r->dead = m->next_dead;
+            pthread_mutex_unlock(&r->reap_mu);
+            model_free(m);
+            pthread_mutex_lock(&r->reap_mu);
+        } else if (r->reaper_stop) {
+            break;
+        } else {
+            pthread_cond_wait(&r->reap_cv, &r->reap_mu);
+        }
+    }
+    pthread_mutex_unlock(&r->reap_mu);
+    return NULL;
 }
 
 srv_repo *srv_repo_create(const srv_repo_options *o)
@@ -53,6 +84,12 @@ srv_repo *srv_repo_create(const srv_repo_options *o)
     r->cpu_threads = o->cpu_threads;
     pthread_mutex_init(&r->mu, NULL);
     pthread_mutex_init(&r->load_mu, NULL);
+    pthread_mutex_init(&r->reap_mu, NULL);
+    pthread_cond_init(&r->reap_cv, NULL);
+    /* without the thread, models are freed where their last reference drops */
+    r->reaper_started = pthread_create(&r->reaper, NULL, reaper_main, r) == 0;
+    if (!r->reaper_started)
+        SRV_WARN("cannot start the model reaper thread: unloaded models are freed inline");
     return r;
 }
 
@@ -93,8 +130,18 @@ static void model_free(srv_model *m)
 
 void srv_model_release(srv_model *m)
 {
-    if (m && __atomic_sub_fetch(&m->refs, 1, __ATOMIC_ACQ_REL) == 0)
+    if (!m || __atomic_sub_fetch(&m->refs, 1, __ATOMIC_ACQ_REL) != 0)
+        return;
+    srv_repo *r = m->repo;
+    if (!r || !r->reaper_started) {
         model_free(m);
+        return;
+    }
+    pthread_mutex_lock(&r->reap_mu);
+    m->next_dead = r->dead;
+    r->dead = m;
+    pthread_cond_signal(&r->reap_cv);
+    pthread_mutex_unlock(&r->reap_mu);
 }
 
 static srv_model *model_ref(srv_model *m)
@@ -155,6 +202,7 @@ static srv_model *model_load(srv_repo *r, const char *name, const char *model_di
         return NULL;
     }
     m->refs = 1;
+    m->repo = r;
     m->version = version;
     srv_strfmt(m->version_str, sizeof m->version_str, "%lld", (long long)version);
     char path[PATH_MAX];
@@ -598,6 +646,15 @@ void srv_repo_free(srv_repo *r)
         free(r->entries[i].name);
     }
     free(r->entries);
+    if (r->reaper_started) {
+        pthread_mutex_lock(&r->reap_mu);
+        r->reaper_stop = true;
+        pthread_cond_signal(&r->reap_cv);
+        pthread_mutex_unlock(&r->reap_mu);
+        pthread_join(r->reaper, NULL); /* it frees what is queued before it stops */
+    }
+    pthread_cond_destroy(&r->reap_cv);
+    pthread_mutex_destroy(&r->reap_mu);
     pthread_mutex_destroy(&r->mu);
     pthread_mutex_destroy(&r->load_mu);
     free(r->dir);

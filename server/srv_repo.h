@@ -28,6 +28,8 @@ typedef struct srv_model {
     rt_session_options opts;
     rt_session *first;           /* session made while loading, handed to instance 0 */
     int refs;
+    struct srv_repo *repo;       /* whose reaper frees it once the last reference is gone */
+    struct srv_model *next_dead; /* in the reaper's queue */
 } srv_model;
 
 typedef struct srv_repo srv_repo;
