@@ -14,6 +14,10 @@
 #include "rt_status.h"
 #include "rt_tensor.h"
 
+/* Sums buf (n F32 elements) in place over the ranks of a tensor-parallel group; arg is
+ * the rank's communicator (parallel/tp_session.c supplies both). */
+typedef rt_status (*rt_all_reduce_fn)(void *arg, float *buf, size_t n, rt_error *err);
+
 /* State a kernel may use during one run. Owned by the session; reused across runs so that
  * a steady state allocates nothing. */
 typedef struct rt_kernel_ctx {
@@ -23,6 +27,8 @@ typedef struct rt_kernel_ctx {
     char *strings;        /* bytes of BYTES elements created by kernels in this run */
     size_t strings_used, strings_size;
     struct rt_string_block *old_strings; /* pools outgrown during this run, freed at reset */
+    rt_all_reduce_fn all_reduce; /* infd.AllReduce; NULL outside a tensor-parallel session */
+    void *all_reduce_arg;
 } rt_kernel_ctx;
 
 /* A temporary buffer of at least bytes (64-byte aligned), valid until the next call; grows

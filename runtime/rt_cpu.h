@@ -62,5 +62,6 @@ RT_CPU_KERNEL(rt_cpu_gelu);
 RT_CPU_KERNEL(rt_cpu_skip_layernorm);
 RT_CPU_KERNEL(rt_cpu_attention);
 RT_CPU_KERNEL(rt_cpu_fused_elementwise);
+RT_CPU_KERNEL(rt_cpu_all_reduce); /* rt_cpu_all_reduce.c */
 
 #endif

@@ -60,6 +60,7 @@ static rt_status cpu_node_run(rt_backend *be, rt_kernel_ctx *ctx, const rt_node 
     case RT_OP_ATTENTION: return rt_cpu_attention(ctx, node, in, n_in, out, n_out, err);
     case RT_OP_FUSED_ELEMENTWISE:
         return rt_cpu_fused_elementwise(ctx, node, in, n_in, out, n_out, err);
+    case RT_OP_ALL_REDUCE: return rt_cpu_all_reduce(ctx, node, in, n_in, out, n_out, err);
     case RT_OP_COUNT: break;
     }
     return rt_error_set(err, RT_ERR_UNSUPPORTED, "cpu backend: no kernel for op %s",

@@ -100,6 +100,12 @@ rt_exec *rt_exec_create(const rt_graph *g, rt_backend *be, rt_error *err)
     return x;
 }
 
+void rt_exec_set_all_reduce(rt_exec *x, rt_all_reduce_fn fn, void *arg)
+{
+    x->ctx.all_reduce = fn;
+    x->ctx.all_reduce_arg = arg;
+}
+
 void rt_exec_free(rt_exec *x)
 {
     if (!x)
@@ -285,7 +291,7 @@ static unsigned inplace_inputs(const rt_node *n)
     case RT_OP_SQRT: case RT_OP_EXP: case RT_OP_LOG: case RT_OP_NEG: case RT_OP_ABS:
     case RT_OP_RECIPROCAL: case RT_OP_RELU: case RT_OP_LEAKY_RELU: case RT_OP_SIGMOID:
     case RT_OP_TANH: case RT_OP_ERF: case RT_OP_NOT: case RT_OP_CLIP: case RT_OP_GELU:
-    case RT_OP_SOFTMAX: case RT_OP_LOG_SOFTMAX: case RT_OP_LAYER_NORMALIZATION:
+    case RT_OP_ALL_REDUCE: case RT_OP_SOFTMAX: case RT_OP_LOG_SOFTMAX: case RT_OP_LAYER_NORMALIZATION:
     case RT_OP_BATCH_NORMALIZATION:
         return 1;
     case RT_OP_FUSED_ELEMENTWISE:

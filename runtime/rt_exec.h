@@ -18,6 +18,9 @@ typedef struct rt_exec rt_exec;
 rt_exec *rt_exec_create(const rt_graph *g, rt_backend *be, rt_error *err);
 void rt_exec_free(rt_exec *x); /* NULL-safe */
 
+/* Sets the collective infd.AllReduce kernels call (rt_kernel_ctx.all_reduce). */
+void rt_exec_set_all_reduce(rt_exec *x, rt_all_reduce_fn fn, void *arg);
+
 /* inputs[i] feeds graph input i (already validated by the caller); outputs receive new
  * host tensors (caller frees). */
 rt_status rt_exec_run(rt_exec *x, const rt_tensor *const *inputs, rt_tensor **outputs,

@@ -15,6 +15,9 @@
  *                                  concatenated: Y is (batch, seq, hidden). M, an additive
  *                                  mask, broadcasts to (batch, 1, seq or 1, seq).
  *   infd.FusedElementwise(X, ...)  a chain of elementwise steps on X (see rt_ew_program).
+ *   infd.AllReduce(X)              Y = the sum of X over the ranks of a tensor-parallel
+ *                                  group (rt_kernel_ctx.all_reduce), inserted by the
+ *                                  sharding pass (parallel/tp_shard.h)
  */
 #ifndef RT_FUSED_H
 #define RT_FUSED_H

@@ -176,6 +176,18 @@ rt_status rt_infer_gelu(const rt_node *node, const rt_tensor *const *in, int n_i
     return RT_OK;
 }
 
+rt_status rt_infer_all_reduce(const rt_node *node, const rt_tensor *const *in, int n_in,
+                              rt_tensor *out, int n_out, rt_error *err)
+{
+    (void)n_out;
+    rt_status st = need_inputs(node, in, n_in, 1, 1, err);
+    if (st != RT_OK)
+        return st;
+    out[0].dtype = RT_DTYPE_F32;
+    out[0].shape = in[0]->shape;
+    return RT_OK;
+}
+
 rt_status rt_infer_skip_layernorm(const rt_node *node, const rt_tensor *const *in, int n_in,
                                   rt_tensor *out, int n_out, rt_error *err)
 {

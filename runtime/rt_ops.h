@@ -82,7 +82,9 @@ struct rt_node;
     X(GELU, "infd.Gelu", rt_infer_gelu)                           \
     X(SKIP_LAYER_NORM, "infd.SkipLayerNorm", rt_infer_skip_layernorm) \
     X(ATTENTION, "infd.Attention", rt_infer_attention)            \
-    X(FUSED_ELEMENTWISE, "infd.FusedElementwise", rt_infer_fused_elementwise)
+    X(FUSED_ELEMENTWISE, "infd.FusedElementwise", rt_infer_fused_elementwise) \
+    /* tensor parallelism (parallel/tp_shard.c inserts it; rt_fused.h) */ \
+    X(ALL_REDUCE, "infd.AllReduce", rt_infer_all_reduce)
 
 typedef enum {
 #define RT_OP_ENUM(e, name, infer) RT_OP_##e,

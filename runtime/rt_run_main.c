@@ -14,13 +14,14 @@
 #include "rt_onnx.h"
 #include "rt_session.h"
 #include "tp_plan.h"
+#include "tp_session.h"
 
 #define MAX_INPUTS 256
 
 static const char usage[] =
     "usage: infd-run --model PATH.onnx [--input FILE.pb]... [--output-dir DIR]\n"
     "                [--backend cpu|cuda|auto] [--threads N] [--repeat N] [--report]\n"
-    "                [--no-optimize] [--version] [--help]\n"
+    "                [--no-optimize] [--tensor-parallel N] [--version] [--help]\n"
     "\n"
     "Runs an ONNX model once (or N times after a warm-up with --repeat) on TensorProto inputs.\n"
     "  --model PATH        the .onnx file (external data files are read from its folder)\n"
@@ -39,6 +40,10 @@ static const char usage[] =
     "                      without inputs the model is planned with zero inputs (dynamic\n"
     "                      dims = 1) instead of run\n"
     "  --no-optimize       run the graph as loaded, without the graph optimizer\n"
+    "  --tensor-parallel N split the model over N CPU ranks (threads of this process;\n"
+    "                      --threads is then per rank); --report adds\n"
+    "                      tensor_parallel_size, weight_bytes per rank and\n"
+    "                      allreduce_per_forward\n"
     "  --version           print version, backends and visible devices\n"
     "infd-run --plan ...   plans a language model's memory per device from its Hugging\n"
     "                      Face config.json (see infd-run --plan --help)\n"
@@ -47,7 +52,7 @@ static const char usage[] =
 typedef struct {
     const char *model, *output_dir;
     const char *inputs[MAX_INPUTS];
-    int n_inputs, repeat;
+    int n_inputs, repeat, tensor_parallel; /* 0: no tensor parallelism */
     bool report;
     rt_session_options opts;
 } run_args;
@@ -80,6 +85,7 @@ static int parse_args(int argc, char **argv, run_args *a)
         {"threads", required_argument, 0, 't'}, {"repeat", required_argument, 0, 'r'},
         {"report", no_argument, 0, 'R'},        {"version", no_argument, 0, 'V'},
         {"help", no_argument, 0, 'h'},          {"no-optimize", no_argument, 0, 'O'},
+        {"tensor-parallel", required_argument, 0, 'T'},
         {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
     rt_session_options_init(&a->opts);
@@ -107,6 +113,10 @@ static int parse_args(int argc, char **argv, run_args *a)
                 return fail(2, "--repeat takes a positive number, not '%s'", optarg);
             break;
         case 'R': a->report = true; break;
+        case 'T':
+            if ((a->tensor_parallel = parse_count(optarg)) < 0)
+                return fail(2, "--tensor-parallel takes a positive number, not '%s'", optarg);
+            break;
         case 'O': a->opts.no_optimize = true; break;
         case 'V': rt_build_info_print(stdout, "infd-run"); return 0;
         case 'h': fputs(usage, stdout); return 0;
@@ -118,6 +128,8 @@ static int parse_args(int argc, char **argv, run_args *a)
         return fail(2, "unexpected argument '%s' (see --help)", argv[optind]);
     if (!a->model)
         return fail(2, "%s", "--model is required (see --help)");
+    if (a->tensor_parallel && a->opts.no_optimize)
+        return fail(2, "%s", "--tensor-parallel shards the optimized graph: drop --no-optimize");
     return -1;
 }
 
@@ -150,10 +162,13 @@ static rt_status write_outputs(const rt_session *s, const char *dir, rt_tensor *
     return RT_OK;
 }
 
-static void print_report(const rt_session *s, const double *lat, int n_lat)
+/* tp (NULL without tensor parallelism): s is its rank 0, and the report adds the ranks */
+static void print_report(const rt_session *s, tp_session *tp, const double *lat, int n_lat)
 {
     rt_session_stats st;
     rt_session_get_stats(s, &st);
+    if (tp)
+        st.optimizer = *tp_session_optimize_report(tp);
     json_t *nodes = json_object();
     for (int op = 0; op < RT_OP_COUNT; op++)
         if (st.nodes_by_op[op])
@@ -169,6 +184,18 @@ static void print_report(const rt_session *s, const double *lat, int n_lat)
                           "fusions", fusions, "weight_bytes", (json_int_t)st.weight_bytes,
                           "peak_activation_bytes", (json_int_t)st.peak_activation_bytes,
                           "unplanned_activation_bytes", (json_int_t)st.naive_activation_bytes);
+    if (tp) {
+        json_t *per_rank = json_array();
+        for (int k = 0; k < tp_session_size(tp); k++) {
+            rt_session_stats rs;
+            rt_session_get_stats(tp_session_rank(tp, k), &rs);
+            json_array_append_new(per_rank, json_integer((json_int_t)rs.weight_bytes));
+        }
+        json_object_set_new(r, "tensor_parallel_size", json_integer(tp_session_size(tp)));
+        json_object_set_new(r, "weight_bytes_per_rank", per_rank);
+        json_object_set_new(r, "allreduce_per_forward",
+                            json_integer(tp_session_shard_report(tp)->all_reduces));
+    }
     if (n_lat > 0)
         json_object_set_new(r, "latency_ms",
                             json_pack("{s:f, s:f, s:f}", "min", lat[0], "median", lat[n_lat / 2],
@@ -179,10 +206,19 @@ static void print_report(const rt_session *s, const double *lat, int n_lat)
     json_decref(r);
 }
 
+/* One run, on all ranks when tp is set (s is then its rank 0). */
+static rt_status run_once(rt_session *s, tp_session *tp, const rt_tensor *const *in, int n_in,
+                          rt_tensor **out, rt_error *err)
+{
+    int n_out = rt_session_output_count(s);
+    return tp ? tp_session_run(tp, in, n_in, out, n_out, err)
+              : rt_session_run(s, in, n_in, out, n_out, err);
+}
+
 /* Runs the model repeat times after the warm-up, sorting the latencies into lat; out
  * holds the outputs of the last run (those of the warm-up are freed). */
-static rt_status time_runs(rt_session *s, const rt_tensor *const *in, int n_in, int repeat,
-                           double *lat, rt_tensor **out, rt_error *err)
+static rt_status time_runs(rt_session *s, tp_session *tp, const rt_tensor *const *in, int n_in,
+                           int repeat, double *lat, rt_tensor **out, rt_error *err)
 {
     int n_out = rt_session_output_count(s);
     rt_status st = RT_OK;
@@ -192,7 +228,7 @@ static rt_status time_runs(rt_session *s, const rt_tensor *const *in, int n_in, 
             out[k] = NULL;
         }
         double t0 = now_ms();
-        st = rt_session_run(s, in, n_in, out, n_out, err);
+        st = run_once(s, tp, in, n_in, out, err);
         lat[r] = now_ms() - t0;
     }
     qsort(lat, (size_t)repeat, sizeof *lat, cmp_double);
@@ -202,7 +238,11 @@ static rt_status time_runs(rt_session *s, const rt_tensor *const *in, int n_in, 
 static int run(const run_args *a)
 {
     rt_error err = {0};
-    rt_session *s = rt_session_create(a->model, &a->opts, &err);
+    tp_session *tp = NULL;
+    if (a->tensor_parallel)
+        tp = tp_session_create(a->model, a->tensor_parallel, &a->opts, &err);
+    rt_session *s = a->tensor_parallel ? (tp ? tp_session_rank(tp, 0) : NULL)
+                                       : rt_session_create(a->model, &a->opts, &err);
     if (!s)
         return fail(1, "%s", err.text);
     int n_in = rt_session_input_count(s), n_out = rt_session_output_count(s);
@@ -223,18 +263,18 @@ static int run(const run_args *a)
         }
     }
     if (st == RT_OK && plan_only)
-        st = rt_session_plan_default(s, &err);
+        st = tp ? tp_session_plan_default(tp, &err) : rt_session_plan_default(s, &err);
     else if (st == RT_OK)
-        st = rt_session_run(s, (const rt_tensor *const *)in, n_in, out, n_out, &err);
+        st = run_once(s, tp, (const rt_tensor *const *)in, n_in, out, &err);
     if (st == RT_OK && a->repeat)
-        st = time_runs(s, (const rt_tensor *const *)in, n_in, a->repeat, lat, out, &err);
+        st = time_runs(s, tp, (const rt_tensor *const *)in, n_in, a->repeat, lat, out, &err);
     if (st == RT_OK && a->output_dir)
         st = write_outputs(s, a->output_dir, out, &err);
     if (st == RT_OK && a->repeat)
         printf("latency_ms min=%.4f median=%.4f max=%.4f\n", lat[0], lat[a->repeat / 2],
                lat[a->repeat - 1]);
     if (st == RT_OK && a->report)
-        print_report(s, lat, a->repeat);
+        print_report(s, tp, lat, a->repeat);
     if (st != RT_OK)
         code = fail(1, "%s", err.text);
     for (int i = 0; i < n_in && i < MAX_INPUTS; i++)
@@ -243,7 +283,10 @@ static int run(const run_args *a)
         rt_tensor_free(out[k]);
     free(out);
     free(lat);
-    rt_session_free(s);
+    if (tp)
+        tp_session_free(tp);
+    else
+        rt_session_free(s);
     return code;
 }
 

@@ -93,6 +93,7 @@ rt_session *rt_session_create_from_graph(rt_graph *graph, const rt_session_optio
         rt_session_free(s);
         return NULL;
     }
+    rt_exec_set_all_reduce(s->exec, opts->all_reduce, opts->all_reduce_arg);
     return s;
 }
 

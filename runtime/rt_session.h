@@ -28,6 +28,10 @@ typedef struct rt_session_options {
     rt_backend_kind backend;
     int threads;      /* CPU worker threads; 0 = all cores */
     bool no_optimize; /* run the graph as loaded, without the optimizer (rt_optimize.h) */
+    /* infd.AllReduce's collective, for one rank of a tensor-parallel group
+     * (parallel/tp_session.h); NULL otherwise */
+    rt_all_reduce_fn all_reduce;
+    void *all_reduce_arg;
 } rt_session_options;
 
 void rt_session_options_init(rt_session_options *opts);
