@@ -193,6 +193,7 @@ bench:
 	$(PYTHON) scripts/export_bench_models.py --out $(BUILD)/bench
 	$(PYTHON) scripts/bench_cpu.py --runner $(BUILD)/infd-run --models $(BUILD)/bench
 	$(PYTHON) scripts/bench_opt.py --runner $(BUILD)/infd-run --models $(BUILD)/bench
+	$(PYTHON) scripts/bench_tp.py --runner $(BUILD)/infd-run
 	@$(MAKE) --no-print-directory bench-http
 
 # the daemon over HTTP: wrk beside nginx, server overhead, batching gain (BENCH_SECONDS each run)
