@@ -143,7 +143,7 @@ conformance: all
 # the daemon driven by tritonclient and curl (INFD_BIN picks the binary), and the
 # default models' accuracy through infd-run (INFD_RUN)
 e2e: all
-	@INFD_BIN=$(BUILD)/infd INFD_RUN=$(BUILD)/infd-run $(PYTHON) -m pytest -q tests/e2e tests/model
+	@INFD_BIN=$(BUILD)/infd INFD_RUN=$(BUILD)/infd-run $(PYTHON) -m pytest -q -rs tests/e2e tests/model
 
 # install the binaries and the systemd unit (DESTDIR for staging, PREFIX for the location)
 PREFIX ?= /usr/local
