@@ -136,27 +136,6 @@ static bool is_half(rt_dtype dt)
     return dt == RT_DTYPE_F16 || dt == RT_DTYPE_BF16;
 }
 
-/* n elements of an F16/BF16 buffer advancing by step, widened to float. */
-static void half_load(rt_dtype dt, const uint16_t *src, int64_t step, float *dst, int64_t n)
-{
-    if (dt == RT_DTYPE_F16)
-        for (int64_t i = 0; i < n; i++)
-            dst[i] = rt_f16_to_f32(src[i * step]);
-    else
-        for (int64_t i = 0; i < n; i++)
-            dst[i] = rt_bf16_to_f32(src[i * step]);
-}
-
-static void half_store(rt_dtype dt, const float *src, uint16_t *dst, int64_t n)
-{
-    if (dt == RT_DTYPE_F16)
-        for (int64_t i = 0; i < n; i++)
-            dst[i] = rt_f32_to_f16(src[i]);
-    else
-        for (int64_t i = 0; i < n; i++)
-            dst[i] = rt_f32_to_bf16(src[i]);
-}
-
 /* ---- binary ops ---- */
 
 typedef enum {
@@ -180,13 +159,13 @@ static void bin_half_rows(const bin_job *j, const uint16_t *a, int64_t sa, const
     float fa[HALF_BLOCK], fb[HALF_BLOCK], fo[HALF_BLOCK];
     for (int64_t i0 = 0; i0 < n; i0 += HALF_BLOCK) {
         int64_t m = n - i0 < HALF_BLOCK ? n - i0 : HALF_BLOCK;
-        half_load(j->ta, a + i0 * sa, sa, fa, sa ? m : 1);
-        half_load(j->tb, b + i0 * sb, sb, fb, sb ? m : 1);
+        rt_half_load(j->ta, a + i0 * sa, sa, fa, sa ? m : 1);
+        rt_half_load(j->tb, b + i0 * sb, sb, fb, sb ? m : 1);
         if (j->to == RT_DTYPE_BOOL) {
             j->fn(m, fa, sa, fb, sb, o + i0);
         } else {
             j->fn(m, fa, sa, fb, sb, fo);
-            half_store(j->to, fo, (uint16_t *)o + i0, m);
+            rt_half_store(j->to, fo, (uint16_t *)o + i0, m);
         }
     }
 }
@@ -414,9 +393,9 @@ static void unary_half(const unary_job *p, int64_t n, const uint16_t *x, uint16_
     float buf[HALF_BLOCK];
     for (int64_t i0 = 0; i0 < n; i0 += HALF_BLOCK) {
         int64_t m = n - i0 < HALF_BLOCK ? n - i0 : HALF_BLOCK;
-        half_load(p->dt, x + i0, 1, buf, m);
+        rt_half_load(p->dt, x + i0, 1, buf, m);
         unary_F32(p, m, buf, buf);
-        half_store(p->dt, buf, y + i0, m);
+        rt_half_store(p->dt, buf, y + i0, m);
     }
 }
 

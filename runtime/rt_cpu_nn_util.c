@@ -31,13 +31,8 @@ rt_status rt_nn_scratch(rt_kernel_ctx *ctx, size_t bytes, void **p, rt_error *er
 static void to_f32(const rt_tensor *t, float *dst)
 {
     size_t n = (size_t)rt_tensor_numel(t);
-    const uint16_t *h = t->data;
-    if (t->dtype == RT_DTYPE_F16)
-        for (size_t i = 0; i < n; i++)
-            dst[i] = rt_f16_to_f32(h[i]);
-    else if (t->dtype == RT_DTYPE_BF16)
-        for (size_t i = 0; i < n; i++)
-            dst[i] = rt_bf16_to_f32(h[i]);
+    if (t->dtype == RT_DTYPE_F16 || t->dtype == RT_DTYPE_BF16)
+        rt_half_load(t->dtype, t->data, 1, dst, (int64_t)n);
     else
         for (size_t i = 0; i < n; i++)
             dst[i] = (float)rt_dtype_load_f64(t->dtype, t->data, i);
@@ -46,13 +41,8 @@ static void to_f32(const rt_tensor *t, float *dst)
 static void from_f32(const float *src, rt_tensor *t)
 {
     size_t n = (size_t)rt_tensor_numel(t);
-    uint16_t *h = t->data;
-    if (t->dtype == RT_DTYPE_F16)
-        for (size_t i = 0; i < n; i++)
-            h[i] = rt_f32_to_f16(src[i]);
-    else if (t->dtype == RT_DTYPE_BF16)
-        for (size_t i = 0; i < n; i++)
-            h[i] = rt_f32_to_bf16(src[i]);
+    if (t->dtype == RT_DTYPE_F16 || t->dtype == RT_DTYPE_BF16)
+        rt_half_store(t->dtype, src, t->data, (int64_t)n);
     else
         for (size_t i = 0; i < n; i++)
             rt_dtype_store_f64(t->dtype, t->data, i, src[i]);

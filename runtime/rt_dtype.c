@@ -134,6 +134,26 @@ uint16_t rt_f32_to_bf16(float f)
     return (uint16_t)(u >> 16);
 }
 
+void rt_half_load(rt_dtype dt, const uint16_t *src, int64_t step, float *dst, int64_t n)
+{
+    if (dt == RT_DTYPE_F16)
+        for (int64_t i = 0; i < n; i++)
+            dst[i] = rt_f16_to_f32(src[i * step]);
+    else
+        for (int64_t i = 0; i < n; i++)
+            dst[i] = rt_bf16_to_f32(src[i * step]);
+}
+
+void rt_half_store(rt_dtype dt, const float *src, uint16_t *dst, int64_t n)
+{
+    if (dt == RT_DTYPE_F16)
+        for (int64_t i = 0; i < n; i++)
+            dst[i] = rt_f32_to_f16(src[i]);
+    else
+        for (int64_t i = 0; i < n; i++)
+            dst[i] = rt_f32_to_bf16(src[i]);
+}
+
 double rt_dtype_load_f64(rt_dtype dt, const void *data, size_t i)
 {
     switch (dt) {

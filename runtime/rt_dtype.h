@@ -42,6 +42,11 @@ uint16_t rt_f32_to_f16(float f);   /* round to nearest even; overflow -> inf, Na
 float rt_bf16_to_f32(uint16_t b);
 uint16_t rt_f32_to_bf16(float f);  /* round to nearest even, NaN kept */
 
+/* n elements of an F16 or BF16 buffer, read every step elements, widened to float; and n
+ * floats rounded to F16 or BF16 (dt must be one of the two). */
+void rt_half_load(rt_dtype dt, const uint16_t *src, int64_t step, float *dst, int64_t n);
+void rt_half_store(rt_dtype dt, const float *src, uint16_t *dst, int64_t n);
+
 /* Element i of a numeric buffer of type dt, widened to double / to int64 (truncating
  * floats toward zero). For BOOL, 0 or 1. Not for BYTES. */
 double rt_dtype_load_f64(rt_dtype dt, const void *data, size_t i);
