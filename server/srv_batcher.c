@@ -12,6 +12,9 @@ typedef struct srv_instance {
     void *ctx;
     srv_request **reqs; /* room for the largest batch (+1), allocated at create */
     pthread_t thread;
+    pthread_cond_t cv;  /* where this instance waits for work (under the batcher's mu) */
+    bool cv_ready;
+    bool sleeping;      /* waiting on cv and not signalled yet (under mu) */
     bool started;
 } srv_instance;
 
@@ -21,7 +24,6 @@ struct srv_batcher {
     int n_inputs, n_outputs;
     srv_stats *stats;
     pthread_mutex_t mu;
-    pthread_cond_t cv;
     srv_request *head, *tail;
     int64_t queued;
     bool stopping;
@@ -279,12 +281,40 @@ static void complete_expired(srv_batcher *b, srv_request *expired)
     }
 }
 
-static void timed_wait(srv_batcher *b, uint64_t wake_ns)
+/* Waits (mu held) until woken or until wake_ns (CLOCK_MONOTONIC, the queue's clock and
+ * the condition variable's; UINT64_MAX: no deadline). */
+static void idle_wait(srv_instance *inst, uint64_t wake_ns)
 {
-    /* the queue clock is CLOCK_MONOTONIC, and so is the condition variable's */
-    struct timespec ts = {.tv_sec = (time_t)(wake_ns / 1000000000u),
-                          .tv_nsec = (long)(wake_ns % 1000000000u)};
-    pthread_cond_timedwait(&b->cv, &b->mu, &ts);
+    srv_batcher *b = inst->b;
+    inst->sleeping = true;
+    if (wake_ns == UINT64_MAX) {
+        pthread_cond_wait(&inst->cv, &b->mu);
+    } else {
+        struct timespec ts = {.tv_sec = (time_t)(wake_ns / 1000000000u),
+                              .tv_nsec = (long)(wake_ns % 1000000000u)};
+        pthread_cond_timedwait(&inst->cv, &b->mu, &ts);
+    }
+    inst->sleeping = false; /* woken by its deadline or spuriously, not by take_sleeper */
+}
+
+/* A sleeping instance, no longer counted as sleeping, for the caller to signal after it
+ * unlocks mu (so that the woken thread does not block on mu at once; it re-checks the
+ * queue under mu, so nothing is lost in between). NULL when every instance is busy or
+ * already signalled: one wake-up per idle instance, not one per request. */
+static srv_instance *take_sleeper(srv_batcher *b)
+{
+    for (int i = 0; i < b->n_instances; i++)
+        if (b->instances[i].sleeping) {
+            b->instances[i].sleeping = false;
+            return &b->instances[i];
+        }
+    return NULL;
+}
+
+static void wake_instance(srv_instance *inst)
+{
+    if (inst)
+        pthread_cond_signal(&inst->cv);
 }
 
 static void *worker_main(void *arg)
@@ -306,22 +336,19 @@ static void *worker_main(void *arg)
         if (!b->head) {
             if (b->stopping)
                 break;
-            if (wake == UINT64_MAX)
-                pthread_cond_wait(&b->cv, &b->mu);
-            else
-                timed_wait(b, wake);
+            idle_wait(inst, wake);
             continue;
         }
         int64_t rows = 0;
         uint64_t due = UINT64_MAX;
         int n = form_batch(b, now, reqs, &rows, &due);
         if (n == 0) {
-            timed_wait(b, due < wake ? due : wake);
+            idle_wait(inst, due < wake ? due : wake);
             continue;
         }
-        if (b->head) /* another idle instance may take what is left */
-            pthread_cond_signal(&b->cv);
+        srv_instance *other = b->head ? take_sleeper(b) : NULL; /* for what is left */
         pthread_mutex_unlock(&b->mu);
+        wake_instance(other);
         for (int k = 0; k < n; k++) {
             reqs[k]->t_dispatched = now;
             reqs[k]->queue_ns = now - reqs[k]->t_enqueued;
@@ -349,11 +376,6 @@ srv_batcher *srv_batcher_create(const srv_batcher_options *o, const srv_runner *
     b->n_outputs = n_outputs;
     b->stats = stats;
     pthread_mutex_init(&b->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&b->cv, &ca);
-    pthread_condattr_destroy(&ca);
     b->n_instances = o->instances < 1 ? 1 : o->instances;
     b->instances = calloc((size_t)b->n_instances, sizeof *b->instances);
     if (!b->instances) {
@@ -362,8 +384,19 @@ srv_batcher *srv_batcher_create(const srv_batcher_options *o, const srv_runner *
         return NULL;
     }
     size_t cap = b->o.dynamic ? (size_t)b->o.max_batch_size : 1;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    for (int i = 0; i < b->n_instances; i++)
+        b->instances[i].cv_ready = pthread_cond_init(&b->instances[i].cv, &ca) == 0;
+    pthread_condattr_destroy(&ca);
     for (int i = 0; i < b->n_instances; i++) {
         b->instances[i].b = b;
+        if (!b->instances[i].cv_ready) {
+            rt_error_set(err, RT_ERR_INTERNAL, "cannot create an instance's condition variable");
+            srv_batcher_free(b);
+            return NULL;
+        }
         if (!(b->instances[i].reqs = calloc(cap + 1, sizeof *b->instances[i].reqs))) {
             rt_error_set(err, RT_ERR_NOMEM, "out of memory for batches of %zu requests", cap);
             srv_batcher_free(b);
@@ -409,8 +442,9 @@ bool srv_batcher_submit(srv_batcher *b, srv_request *r)
     b->tail = r;
     b->queued++;
     srv_stats_pending_add(b->stats, 1);
-    pthread_cond_signal(&b->cv);
+    srv_instance *sleeper = take_sleeper(b);
     pthread_mutex_unlock(&b->mu);
+    wake_instance(sleeper);
     return true;
 }
 
@@ -438,7 +472,9 @@ void srv_batcher_free(srv_batcher *b)
         return;
     pthread_mutex_lock(&b->mu);
     b->stopping = true;
-    pthread_cond_broadcast(&b->cv);
+    for (int i = 0; b->instances && i < b->n_instances; i++)
+        if (b->instances[i].cv_ready)
+            pthread_cond_signal(&b->instances[i].cv);
     pthread_mutex_unlock(&b->mu);
     for (int i = 0; b->instances && i < b->n_instances; i++)
         if (b->instances[i].started)
@@ -447,9 +483,10 @@ void srv_batcher_free(srv_batcher *b)
         if (b->instances[i].ctx)
             b->runner.destroy(b->instances[i].ctx);
         free(b->instances[i].reqs);
+        if (b->instances[i].cv_ready)
+            pthread_cond_destroy(&b->instances[i].cv);
     }
     free(b->instances);
-    pthread_cond_destroy(&b->cv);
     pthread_mutex_destroy(&b->mu);
     free(b);
 }
