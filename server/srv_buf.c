@@ -40,6 +40,27 @@ void srv_buf_puts(srv_buf *b, const char *s)
     srv_buf_append(b, s, strlen(s));
 }
 
+void srv_buf_put_u64(srv_buf *b, unsigned long long v)
+{
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[sizeof tmp - ++n] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    srv_buf_append(b, tmp + sizeof tmp - n, n);
+}
+
+void srv_buf_put_i64(srv_buf *b, long long v)
+{
+    if (v < 0) {
+        srv_buf_append(b, "-", 1);
+        srv_buf_put_u64(b, 0ull - (unsigned long long)v); /* LLONG_MIN too */
+        return;
+    }
+    srv_buf_put_u64(b, (unsigned long long)v);
+}
+
 /* Formats in place when it fits (the usual short number or label), so that most calls
  * format once; otherwise grows and formats again. */
 void srv_buf_printf(srv_buf *b, const char *fmt, ...)

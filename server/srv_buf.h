@@ -14,6 +14,9 @@ typedef struct srv_buf {
 void srv_buf_append(srv_buf *b, const void *data, size_t n);
 void srv_buf_puts(srv_buf *b, const char *s);
 void srv_buf_printf(srv_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Decimal integers without printf (the response encoder writes many). */
+void srv_buf_put_u64(srv_buf *b, unsigned long long v);
+void srv_buf_put_i64(srv_buf *b, long long v);
 /* Appends s as a JSON string literal (quoted, escaped). Bytes that are not UTF-8 become
  * U+FFFD, so that the document stays valid JSON. */
 void srv_buf_json_string(srv_buf *b, const char *s, size_t n);

@@ -34,6 +34,8 @@ char *srv_json_rewrite_nonfinite(const char *text, size_t len, size_t *out_len)
             in_string = true;
             continue;
         }
+        if (c != '-' && c != 'I' && c != 'N') /* no token starts otherwise */
+            continue;
         for (size_t k = 0; k < sizeof subs / sizeof subs[0]; k++) {
             size_t n = strlen(subs[k].token);
             if (n <= len - i && memcmp(text + i, subs[k].token, n) == 0) {
@@ -494,9 +496,9 @@ static void put_number(srv_buf *b, rt_dtype dt, const void *data, size_t i)
         srv_buf_puts(b, ((const uint8_t *)data)[i] ? "true" : "false");
     } else if (rt_dtype_is_integer(dt)) {
         if (dt == RT_DTYPE_U64)
-            srv_buf_printf(b, "%llu", (unsigned long long)((const uint64_t *)data)[i]);
+            srv_buf_put_u64(b, (unsigned long long)((const uint64_t *)data)[i]);
         else
-            srv_buf_printf(b, "%lld", (long long)rt_dtype_load_i64(dt, data, i));
+            srv_buf_put_i64(b, (long long)rt_dtype_load_i64(dt, data, i));
     } else {
         double x = rt_dtype_load_f64(dt, data, i);
         if (isnan(x))
@@ -529,7 +531,8 @@ char *srv_response_encode(const srv_model_config *cfg, const char *version, cons
     srv_buf js = {0}, bin = {0};
     srv_buf_puts(&js, "{\"model_name\":");
     srv_buf_json_string(&js, cfg->name, strlen(cfg->name));
-    srv_buf_printf(&js, ",\"model_version\":\"%s\"", version);
+    srv_buf_puts(&js, ",\"model_version\":");
+    srv_buf_json_string(&js, version, strlen(version));
     if (r->id) {
         srv_buf_puts(&js, ",\"id\":");
         srv_buf_json_string(&js, r->id, strlen(r->id));
@@ -541,9 +544,14 @@ char *srv_response_encode(const srv_model_config *cfg, const char *version, cons
         const rt_tensor *t = r->outputs[io->graph_index];
         srv_buf_puts(&js, k ? ",{\"name\":" : "{\"name\":");
         srv_buf_json_string(&js, io->name, strlen(io->name));
-        srv_buf_printf(&js, ",\"datatype\":\"%s\",\"shape\":[", srv_dtype_kserve_name(t->dtype));
-        for (int d = 0; d < t->shape.rank; d++)
-            srv_buf_printf(&js, d ? ",%lld" : "%lld", (long long)t->shape.dims[d]);
+        srv_buf_puts(&js, ",\"datatype\":\"");
+        srv_buf_puts(&js, srv_dtype_kserve_name(t->dtype));
+        srv_buf_puts(&js, "\",\"shape\":[");
+        for (int d = 0; d < t->shape.rank; d++) {
+            if (d)
+                srv_buf_append(&js, ",", 1);
+            srv_buf_put_i64(&js, (long long)t->shape.dims[d]);
+        }
         srv_buf_puts(&js, "]");
         if (r->sel[k].binary) {
             size_t before = bin.len;

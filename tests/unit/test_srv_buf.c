@@ -1,4 +1,4 @@
-/* test_srv_buf.c: srv_buf's formatted appends, and its JSON string escaping: escapes,
+/* test_srv_buf.c: srv_buf's formatted and integer appends, and its JSON string escaping: escapes,
  * UTF-8 kept as is, bytes that are not UTF-8 replaced by U+FFFD (responses stay JSON). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -77,10 +77,29 @@ static void test_printf(void **state)
     srv_buf_free(&b);
 }
 
+/* the integer writers agree with printf at the edges of their ranges */
+static void test_integers(void **state)
+{
+    (void)state;
+    const long long ints[] = {0, 7, -1, 10, -10, 1234567890123LL, INT64_MAX, INT64_MIN};
+    srv_buf b = {0}, want = {0};
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
+        srv_buf_put_i64(&b, ints[i]);
+        srv_buf_append(&b, ",", 1);
+        srv_buf_printf(&want, "%lld,", ints[i]);
+    }
+    srv_buf_put_u64(&b, UINT64_MAX);
+    srv_buf_printf(&want, "%llu", (unsigned long long)UINT64_MAX);
+    assert_string_equal(b.data, want.data);
+    srv_buf_free(&b);
+    srv_buf_free(&want);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_printf),
+        cmocka_unit_test(test_integers),
         cmocka_unit_test(test_escapes),
         cmocka_unit_test(test_utf8_kept),
         cmocka_unit_test(test_invalid_utf8_replaced),
