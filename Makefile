@@ -6,15 +6,25 @@
 #   make asan         unit tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make conformance  the official ONNX node tests through infd-run (optimizer on and off)
 #   make fuzz         libFuzzer on the ONNX loader and the request decoder, FUZZ_SECONDS each
-#   make bench        benchmarks against ONNX Runtime, written to docs/benchmarks.md
+#   make bench        benchmarks against ONNX Runtime, written to docs/benchmarks.md (and
+#                     compression to docs/compression.md)
 #   make bench-http   only the daemon's HTTP benchmarks (wrk beside nginx), also in bench
+#   make bench-sparse only the sparse kernel against the dense one, also in bench
 #   make deps         install Debian and Python dependencies
-# BUILD=dir builds elsewhere (several builds can coexist).
+#   make test-gpu     on a CUDA device: backend conformance against the CPU, the ONNX node
+#                     tests and the end-to-end tests on cuda (skips, saying why, elsewhere)
+#   make bench-gpu    cuBLASLt GEMM and encoder benchmarks against PyTorch on a CUDA device
+#   make device-deps  downloads the .deb files a bare GPU machine needs to build (into .debs/;
+#                     scripts/device_build.sh unpacks them there and runs make test-gpu)
+# BUILD=dir builds elsewhere (several builds can coexist). DEPS_ROOT=dir takes headers,
+# libraries and protoc-c from .deb files unpacked under dir instead of the system.
 
 BUILD ?= build
 CC := gcc
 PYTHON := .venv/bin/python
-ONNX_PROTO := /usr/include/onnx/onnx.proto
+DEPS_ROOT ?=
+ONNX_PROTO := $(DEPS_ROOT)/usr/include/onnx/onnx.proto
+PROTOC_C := $(if $(DEPS_ROOT),LD_LIBRARY_PATH=$(DEPS_ROOT)/usr/lib/x86_64-linux-gnu $(DEPS_ROOT)/usr/bin/protoc-c,protoc-c)
 FUZZ_SECONDS ?= 600
 
 CUDA_HOME ?= $(if $(wildcard /usr/local/cuda/bin/nvcc),/usr/local/cuda,$(patsubst %/bin/nvcc,%,$(shell command -v nvcc 2>/dev/null)))
@@ -26,9 +36,14 @@ SAN ?=
 CFLAGS := $(OPT) $(SAN) -std=c11 $(WARN) -fopenmp -D_GNU_SOURCE -MMD -MP
 # Debian's OpenMP build of OpenBLAS, named by path: the pthread build would run a second
 # thread pool that fights ours (measured: 30-60x slower at 2 threads).
-BLAS_DIR := /usr/lib/x86_64-linux-gnu/openblas-openmp
-CPPFLAGS := -Iruntime -Icuda -I$(BUILD)/gen -I/usr/include/x86_64-linux-gnu/openblas-openmp
+BLAS_DIR := $(DEPS_ROOT)/usr/lib/x86_64-linux-gnu/openblas-openmp
+CPPFLAGS := -Iruntime -Icuda -I$(BUILD)/gen -I$(DEPS_ROOT)/usr/include/x86_64-linux-gnu/openblas-openmp
 LDLIBS := -L$(BLAS_DIR) -Wl,-rpath,$(BLAS_DIR) -lopenblas -lprotobuf-c -ljansson -lm
+ifneq ($(DEPS_ROOT),)
+DEPS_LIB := $(DEPS_ROOT)/usr/lib/x86_64-linux-gnu
+CPPFLAGS += -isystem $(DEPS_ROOT)/usr/include -isystem $(DEPS_ROOT)/usr/include/x86_64-linux-gnu
+LDLIBS += -L$(DEPS_LIB) -Wl,-rpath,$(DEPS_LIB)
+endif
 LDFLAGS := -fopenmp $(SAN)
 
 RT_MAIN := runtime/rt_run_main.c
@@ -36,14 +51,21 @@ RT_SRC := $(filter-out $(RT_MAIN),$(wildcard runtime/*.c))
 GEN_SRC := $(BUILD)/gen/onnx.pb-c.c
 RT_OBJ := $(RT_SRC:%.c=$(BUILD)/%.o) $(GEN_SRC:.c=.o)
 
+# cuda/: kernels (.cu, nvcc) and the backend's host code (.c, gcc with the toolkit's
+# headers); cuBLASLt is opened with dlopen (cuda/cuda_lt.h), so nothing links it
 ifneq ($(NVCC),)
 CU_SRC := $(wildcard cuda/*.cu)
-CU_OBJ := $(CU_SRC:%.cu=$(BUILD)/%.o)
+CU_C_SRC := $(wildcard cuda/*.c)
+CU_OBJ := $(CU_SRC:%.cu=$(BUILD)/%.o) $(CU_C_SRC:%.c=$(BUILD)/%.o)
 CPPFLAGS += -DINFD_HAVE_CUDA
+CUDA_CPPFLAGS := -isystem $(CUDA_HOME)/include -DCUDA_LIBDIR='"$(CUDA_HOME)/lib64"'
 NVCCFLAGS := -O2 -std=c++17 -gencode arch=compute_80,code=sm_80 \
-             -gencode arch=compute_90,code=[sm_90,compute_90] -Icuda -Iruntime
-LDLIBS += -L$(CUDA_HOME)/lib64 -lcudart_static -ldl -lrt -lpthread -lstdc++
+             -gencode arch=compute_90,code=[sm_90,compute_90] -Icuda -Iruntime -MMD -MP
+LDLIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart_static -ldl -lrt \
+          -lpthread -lstdc++
 BACKENDS := cpu cuda
+GPU_TESTS := $(BUILD)/tests/gpu/test_backend_ops
+GPU_BENCH := $(BUILD)/tests/gpu/bench_gemm
 NCCL_H := $(firstword $(wildcard $(CUDA_HOME)/include/nccl.h /usr/include/nccl.h))
 NCCL_SO := $(firstword $(wildcard $(CUDA_HOME)/lib64/libnccl.so /usr/lib/x86_64-linux-gnu/libnccl.so))
 else
@@ -71,7 +93,8 @@ INFD := $(if $(SRV_SRC),$(BUILD)/infd)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps test unit conformance e2e run install asan fuzz bench bench-http clean
+.PHONY: all deps test unit conformance e2e run install asan fuzz bench bench-http bench-sparse clean \
+        test-gpu bench-gpu device-deps
 all: deps $(BUILD)/libinfdrt.a $(BUILD)/infd-run $(INFD)
 	@echo "built in $(BUILD)/: backends: $(BACKENDS)"
 
@@ -81,7 +104,7 @@ deps:
 $(BUILD)/gen/onnx.pb-c.c $(BUILD)/gen/onnx.pb-c.h &: $(ONNX_PROTO)
 	@mkdir -p $(BUILD)/gen
 	cp $(ONNX_PROTO) $(BUILD)/gen/onnx.proto
-	cd $(BUILD)/gen && protoc-c --c_out=. onnx.proto
+	cd $(BUILD)/gen && $(PROTOC_C) --c_out=. onnx.proto
 
 # generated code is not ours: no -Werror on it
 $(BUILD)/gen/onnx.pb-c.o: $(BUILD)/gen/onnx.pb-c.c
@@ -114,6 +137,10 @@ $(BUILD)/cuda/%.o: cuda/%.cu
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCCFLAGS) -c $< -o $@
 
+$(BUILD)/cuda/%.o: cuda/%.c $(BUILD)/gen/onnx.pb-c.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CUDA_CPPFLAGS) $(CFLAGS) -c $< -o $@
+
 $(BUILD)/libinfdrt.a: $(RT_OBJ) $(CU_OBJ) $(PAR_OBJ)
 	rm -f $@
 	ar rcs $@ $^
@@ -134,6 +161,7 @@ test: all
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory conformance
 	@$(MAKE) --no-print-directory e2e
+	@$(MAKE) --no-print-directory test-gpu
 
 # the node tests, then the same models with the graph optimizer on and off compared
 conformance: all
@@ -144,6 +172,22 @@ conformance: all
 # default models' accuracy through infd-run (INFD_RUN)
 e2e: all
 	@INFD_BIN=$(BUILD)/infd INFD_RUN=$(BUILD)/infd-run $(PYTHON) -m pytest -q -rs tests/e2e tests/model
+
+# the GPU suites (scripts/test_gpu.sh), each one skipped with a printed reason when CUDA is
+# not compiled in or no device is visible; GPU test programs link the runtime library
+$(BUILD)/tests/gpu/%: tests/gpu/%.c $(BUILD)/libinfdrt.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CUDA_CPPFLAGS) $(CFLAGS) $< $(BUILD)/libinfdrt.a $(LDFLAGS) $(LDLIBS) -o $@
+
+test-gpu: $(BUILD)/infd-run $(INFD) $(GPU_TESTS)
+	@PYTHON=$(PYTHON) scripts/test_gpu.sh $(BUILD)
+
+bench-gpu: $(BUILD)/infd-run $(GPU_BENCH)
+	@PYTHON=$(PYTHON) scripts/bench_gpu.sh $(BUILD)
+
+# the Debian packages a bare GPU machine needs to build, as .deb files in .debs/
+device-deps:
+	@scripts/device_deps.sh
 
 # install the binaries and the systemd unit (DESTDIR for staging, PREFIX for the location)
 PREFIX ?= /usr/local
@@ -163,8 +207,8 @@ asan:
 FUZZ_CFLAGS := -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -Iruntime -I$(BUILD)/gen
 # the loader and what it links against: the graph, tensors and the op table (whose infer
 # functions live in rt_op_*.c); no backend, executor or optimizer
-FUZZ_SRC := $(addprefix runtime/,rt_onnx.c rt_tensorproto.c rt_pb.c rt_graph.c rt_tensor.c \
-              rt_dtype.c rt_status.c rt_ops.c) $(wildcard runtime/rt_op_*.c)
+FUZZ_SRC := $(addprefix runtime/,rt_onnx.c rt_tensorproto.c rt_path.c rt_pb.c rt_graph.c \
+              rt_tensor.c rt_dtype.c rt_status.c rt_ops.c) $(wildcard runtime/rt_op_*.c)
 $(BUILD)/fuzz_onnx: tests/fuzz/fuzz_onnx.c $(FUZZ_SRC) $(GEN_SRC)
 	clang $(FUZZ_CFLAGS) $^ -lprotobuf-c -lm -o $@
 
@@ -193,8 +237,18 @@ bench:
 	$(PYTHON) scripts/export_bench_models.py --out $(BUILD)/bench
 	$(PYTHON) scripts/bench_cpu.py --runner $(BUILD)/infd-run --models $(BUILD)/bench
 	$(PYTHON) scripts/bench_opt.py --runner $(BUILD)/infd-run --models $(BUILD)/bench
+	$(PYTHON) scripts/bench_compress.py --runner $(BUILD)/infd-run --models $(BUILD)/bench
 	$(PYTHON) scripts/bench_tp.py --runner $(BUILD)/infd-run
+	@$(MAKE) --no-print-directory bench-sparse
 	@$(MAKE) --no-print-directory bench-http
+
+# the sparse kernel against the dense one: the measurement behind RT_SPARSE_MIN_SPARSITY
+$(BUILD)/bench_sparse: tests/bench/bench_sparse.c $(BUILD)/libinfdrt.a
+	$(CC) $(CPPFLAGS) $(CFLAGS) $< $(BUILD)/libinfdrt.a $(LDFLAGS) $(LDLIBS) -o $@
+
+bench-sparse:
+	@$(MAKE) --no-print-directory $(BUILD)/bench_sparse
+	$(PYTHON) scripts/bench_sparse.py --bench $(BUILD)/bench_sparse
 
 # the daemon over HTTP: wrk beside nginx, server overhead, batching gain (BENCH_SECONDS each run)
 BENCH_SECONDS ?= 10
@@ -206,4 +260,6 @@ bench-http:
 clean:
 	rm -rf $(BUILD)
 
--include $(RT_OBJ:.o=.d) $(PAR_OBJ:.o=.d) $(SRV_OBJ:.o=.d) $(BUILD)/runtime/rt_run_main.d $(UNIT_BIN:=.d)
+-include $(RT_OBJ:.o=.d) $(PAR_OBJ:.o=.d) $(SRV_OBJ:.o=.d) $(BUILD)/runtime/rt_run_main.d $(UNIT_BIN:=.d) \
+         $(BUILD)/bench_sparse.d
+-include $(CU_OBJ:.o=.d) $(GPU_TESTS:=.d) $(GPU_BENCH:=.d)

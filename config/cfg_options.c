@@ -56,7 +56,8 @@ static const cfg_option options[] = {
     {"log-format", CFG_T_ENUM, OFF(log_format), "text", 0, 0, "text|json", "FMT",
      "log line format on stderr"},
     {"backend", CFG_T_ENUM, OFF(backend), "auto", 0, 0, "auto|cpu|cuda", "KIND",
-     "runtime backend (auto: the CPU until the CUDA backend's kernels land; cuda is refused for now)"},
+     "runtime backend (auto: cuda when compiled in, a device is visible and it has the "
+     "model's ops, else the CPU)"},
     {"config", CFG_T_STR, 0, NULL, 0, 0, NULL, "FILE",
      "JSON file of options (keys are the option names); command-line flags override it"},
     {"help", CFG_T_FLAG, OFF(help), NULL, 0, 0, NULL, NULL, "print this help and exit"},

@@ -95,7 +95,10 @@ static rt_status nccl_all_reduce_sum(tp_comm *c, const void *send, void *recv, s
     return res == ncclSuccess ? RT_OK : nccl_fail(c, "all_reduce_sum", res, err);
 }
 
-/* Gathers and broadcasts move bytes: any element type goes as ncclUint8. */
+/* Gathers and broadcasts move bytes: any element type goes as ncclUint8. all_gather
+ * (ncclAllGather) serves infd.AllGather, the vocabulary-parallel logits; like the rest of
+ * this file it is compiled wherever NCCL is found but has never run on the development
+ * machines (no GPU): test_tp_comm runs it on the GPUs of a machine that has them. */
 static rt_status nccl_all_gather(tp_comm *c, const void *send, void *recv, size_t count,
                                  rt_dtype dtype, void *stream, rt_error *err)
 {

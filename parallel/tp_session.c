@@ -1,8 +1,9 @@
 /* tp_session.c: tensor-parallel execution on the CPU (tp_session.h): per rank a graph
- * loaded, optimized, sharded and wrapped in an rt_session whose infd.AllReduce kernels sum
- * through that rank's in-process communicator. A run drives rank 0 on the caller's thread
- * and the others on worker threads that live as long as the session (so that each keeps
- * its OpenMP team from run to run). */
+ * loaded, optimized, sharded and wrapped in an rt_session whose infd.AllReduce and
+ * infd.AllGather kernels go through that rank's in-process communicator. A run drives rank
+ * 0 on the caller's thread and the others on worker threads that live as long as the
+ * session (so that each keeps its OpenMP team from run to run). A failed run leaves the
+ * group aborted; the session then replaces it with a fresh group. */
 #include "tp_session.h"
 
 #include <omp.h>
@@ -22,7 +23,8 @@ typedef struct {
 
 struct tp_session {
     int size;
-    tp_comm **comms;
+    tp_comm **comms;   /* the current group; rank r's kernels reach comms[r] through &comms[r] */
+    bool broken;       /* a failed run's group could not be replaced */
     rt_session **ranks;
     tp_shard_report shard;
     rt_optimize_report optimizer;
@@ -105,9 +107,15 @@ static rt_status start_workers(tp_session *t, rt_error *err)
     return RT_OK;
 }
 
+/* arg: &t->comms[r], so that a replaced group reaches the kernels */
 static rt_status all_reduce(void *arg, float *buf, size_t n, rt_error *err)
 {
-    return tp_comm_all_reduce_sum(arg, buf, buf, n, RT_DTYPE_F32, NULL, err);
+    return tp_comm_all_reduce_sum(*(tp_comm **)arg, buf, buf, n, RT_DTYPE_F32, NULL, err);
+}
+
+static rt_status all_gather(void *arg, const float *send, float *recv, size_t n, rt_error *err)
+{
+    return tp_comm_all_gather(*(tp_comm **)arg, send, recv, n, RT_DTYPE_F32, NULL, err);
 }
 
 static rt_graph *load_file(void *arg, rt_error *err) { return rt_onnx_load_file(arg, err); }
@@ -137,8 +145,7 @@ static rt_session *rank_create(tp_session *t, int r, tp_graph_loader load, void 
     rt_session_options o = *opts;
     o.backend = RT_BACKEND_CPU;
     o.no_optimize = true;
-    o.all_reduce = all_reduce;
-    o.all_reduce_arg = t->comms[r];
+    o.collectives = (rt_collectives){all_reduce, all_gather, &t->comms[r]};
     return rt_session_create_from_graph(g, &o, err);
 }
 
@@ -158,6 +165,12 @@ tp_session *tp_session_create_with(tp_graph_loader load, void *arg, int size,
     if (size < 1) {
         rt_error_set(err, RT_ERR_INVALID_ARG, "tensor-parallel size must be at least 1, not %d",
                      size);
+        return NULL;
+    }
+    if (rt_compress_options_active(&opts->compress)) {
+        rt_error_set(err, RT_ERR_UNSUPPORTED, "tensor parallelism shards the uncompressed "
+                     "graph: compression (quantize, precision, prune, low-rank) cannot be "
+                     "combined with it");
         return NULL;
     }
     tp_session *t = calloc(1, sizeof *t);
@@ -281,13 +294,47 @@ static rt_status run_all(tp_session *t, bool plan, const rt_tensor *const *input
     return st;
 }
 
+/* After a failed run every rank has returned and the group is aborted: a new group
+ * takes its place (the ranks' kernels find it through &comms[r]). */
+static void replace_group(tp_session *t)
+{
+    tp_comm **fresh = calloc((size_t)t->size, sizeof *fresh);
+    rt_error err = {0};
+    if (!fresh || tp_comm_local_create(t->size, fresh, &err) != RT_OK) {
+        free(fresh);
+        t->broken = true;
+        return;
+    }
+    for (int r = 0; r < t->size; r++) {
+        tp_comm_free(t->comms[r]);
+        t->comms[r] = fresh[r];
+    }
+    free(fresh);
+}
+
+static rt_status run_checked(tp_session *t, bool plan, const rt_tensor *const *inputs,
+                             int n_in, rt_tensor **outputs, int n_out, rt_error *err)
+{
+    if (t->broken)
+        return rt_error_set(err, RT_ERR_BACKEND, "tensor-parallel session: a failed run's "
+                            "communicator group could not be replaced (out of memory)");
+    rt_status st = run_all(t, plan, inputs, n_in, outputs, n_out, err);
+    if (st != RT_OK)
+        replace_group(t);
+    return st;
+}
+
 rt_status tp_session_run(tp_session *t, const rt_tensor *const *inputs, int n_inputs,
                          rt_tensor **outputs, int n_outputs, rt_error *err)
 {
-    return run_all(t, false, inputs, n_inputs, outputs, n_outputs, err);
+    for (int k = 0; k < n_outputs; k++)
+        outputs[k] = NULL;
+    /* inputs the ranks would refuse are refused here, before any rank starts */
+    rt_status st = rt_session_check_inputs(t->ranks[0], inputs, n_inputs, err);
+    return st != RT_OK ? st : run_checked(t, false, inputs, n_inputs, outputs, n_outputs, err);
 }
 
 rt_status tp_session_plan_default(tp_session *t, rt_error *err)
 {
-    return run_all(t, true, NULL, 0, NULL, 0, err);
+    return run_checked(t, true, NULL, 0, NULL, 0, err);
 }

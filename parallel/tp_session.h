@@ -8,9 +8,11 @@
  *   tp_session_run(t, inputs, n, outputs, m, &err);
  *   tp_session_free(t);
  *
- * A tp_session is used by one thread at a time. A run that fails on any rank aborts the
- * communicator group (peers return instead of waiting), after which the session only
- * fails. */
+ * A tp_session is used by one thread at a time. Inputs are checked against the model's
+ * declarations (count, dtype, rank, fixed dims) before any rank starts. A run that still
+ * fails on a rank (an id out of range, say) aborts the communicator group, so that the
+ * peers return instead of waiting; the session then replaces the group with a new one,
+ * and the next run works as if nothing had happened. */
 #ifndef TP_SESSION_H
 #define TP_SESSION_H
 
@@ -24,7 +26,7 @@ typedef rt_graph *(*tp_graph_loader)(void *arg, rt_error *err);
 
 /* opts->threads is per rank (0 = the cores divided among the ranks); opts->no_optimize
  * is ignored (sharding needs the optimizer's Linear and Attention ops, so the graph is
- * always optimized). Only the CPU backend is supported. */
+ * always optimized). Only the CPU backend is supported, and no compression. */
 tp_session *tp_session_create(const char *model_path, int size, const rt_session_options *opts,
                               rt_error *err);
 tp_session *tp_session_create_with(tp_graph_loader load, void *arg, int size,

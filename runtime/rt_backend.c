@@ -97,6 +97,11 @@ rt_status rt_backend_synchronize(rt_backend *be, rt_error *err)
     return be->vt->synchronize ? be->vt->synchronize(be, err) : RT_OK;
 }
 
+bool rt_backend_is_host(const rt_backend *be)
+{
+    return be->vt->upload == NULL;
+}
+
 void rt_backend_free(rt_backend *be)
 {
     if (!be)

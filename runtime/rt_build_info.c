@@ -1,10 +1,11 @@
-/* rt_build_info.c: version text shared by infd-run and infd. The only runtime file that
- * talks to cuda/, through its C header. */
+/* rt_build_info.c: version text shared by infd-run and infd. It reaches cuda/ through its
+ * plain C headers, as rt_session.c does to create the CUDA backend. */
 #include "rt_build_info.h"
 
 #include <cblas.h>
 
 #ifdef INFD_HAVE_CUDA
+#include "cuda_backend.h"
 #include "cuda_device.h"
 #endif
 
@@ -21,6 +22,9 @@ void rt_build_info_print(FILE *f, const char *program)
     for (int i = 0; i < n; i++)
         if (cuda_device_describe(i, buf, sizeof buf) == 0)
             fprintf(f, "  cuda:%d %s\n", i, buf);
+    char blas[320];
+    cuda_backend_describe_blas(blas, sizeof blas);
+    fprintf(f, "cuda backend GEMMs: %s\n", blas);
 #else
     fprintf(f, "cuda support: not compiled in (nvcc was not found at build time)\n");
 #endif

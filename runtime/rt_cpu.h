@@ -35,6 +35,10 @@ RT_CPU_KERNEL(rt_cpu_batchnorm);
 RT_CPU_KERNEL(rt_cpu_layernorm);
 RT_CPU_KERNEL(rt_cpu_softmax);  /* Softmax LogSoftmax */
 
+/* rt_cpu_qdq.c */
+RT_CPU_KERNEL(rt_cpu_quantize_linear);
+RT_CPU_KERNEL(rt_cpu_dequantize_linear);
+
 /* rt_cpu_reduce.c */
 RT_CPU_KERNEL(rt_cpu_reduce);   /* ReduceMean ReduceSum ReduceMax */
 RT_CPU_KERNEL(rt_cpu_argmax);
@@ -60,8 +64,14 @@ RT_CPU_KERNEL(rt_cpu_linear);
 RT_CPU_KERNEL(rt_cpu_fused_conv);
 RT_CPU_KERNEL(rt_cpu_gelu);
 RT_CPU_KERNEL(rt_cpu_skip_layernorm);
-RT_CPU_KERNEL(rt_cpu_attention);
+RT_CPU_KERNEL(rt_cpu_attention); /* Attention QAttention */
+RT_CPU_KERNEL(rt_cpu_qlinear);   /* rt_cpu_qgemm.c */
+RT_CPU_KERNEL(rt_cpu_sparse_linear); /* rt_cpu_sparse.c */
 RT_CPU_KERNEL(rt_cpu_fused_elementwise);
-RT_CPU_KERNEL(rt_cpu_all_reduce); /* rt_cpu_all_reduce.c */
+RT_CPU_KERNEL(rt_cpu_embedding); /* rt_cpu_embedding.c */
+/* the tensor-parallel ops: rt_cpu_parallel.c */
+RT_CPU_KERNEL(rt_cpu_all_reduce);
+RT_CPU_KERNEL(rt_cpu_all_gather);
+RT_CPU_KERNEL(rt_cpu_vocab_gather);
 
 #endif

@@ -52,15 +52,25 @@ static rt_status cpu_node_run(rt_backend *be, rt_kernel_ctx *ctx, const rt_node 
     case RT_OP_RANGE: return rt_cpu_range(ctx, node, in, n_in, out, n_out, err);
     case RT_OP_PAD: return rt_cpu_pad(ctx, node, in, n_in, out, n_out, err);
     case RT_OP_TILE: return rt_cpu_tile(ctx, node, in, n_in, out, n_out, err);
+    case RT_OP_QUANTIZE_LINEAR:
+        return rt_cpu_quantize_linear(ctx, node, in, n_in, out, n_out, err);
+    case RT_OP_DEQUANTIZE_LINEAR:
+        return rt_cpu_dequantize_linear(ctx, node, in, n_in, out, n_out, err);
     case RT_OP_LINEAR: return rt_cpu_linear(ctx, node, in, n_in, out, n_out, err);
     case RT_OP_FUSED_CONV: return rt_cpu_fused_conv(ctx, node, in, n_in, out, n_out, err);
     case RT_OP_GELU: return rt_cpu_gelu(ctx, node, in, n_in, out, n_out, err);
     case RT_OP_SKIP_LAYER_NORM:
         return rt_cpu_skip_layernorm(ctx, node, in, n_in, out, n_out, err);
-    case RT_OP_ATTENTION: return rt_cpu_attention(ctx, node, in, n_in, out, n_out, err);
+    case RT_OP_ATTENTION: case RT_OP_QATTENTION:
+        return rt_cpu_attention(ctx, node, in, n_in, out, n_out, err);
+    case RT_OP_QLINEAR: return rt_cpu_qlinear(ctx, node, in, n_in, out, n_out, err);
+    case RT_OP_SPARSE_LINEAR: return rt_cpu_sparse_linear(ctx, node, in, n_in, out, n_out, err);
     case RT_OP_FUSED_ELEMENTWISE:
         return rt_cpu_fused_elementwise(ctx, node, in, n_in, out, n_out, err);
+    case RT_OP_EMBEDDING: return rt_cpu_embedding(ctx, node, in, n_in, out, n_out, err);
     case RT_OP_ALL_REDUCE: return rt_cpu_all_reduce(ctx, node, in, n_in, out, n_out, err);
+    case RT_OP_ALL_GATHER: return rt_cpu_all_gather(ctx, node, in, n_in, out, n_out, err);
+    case RT_OP_VOCAB_GATHER: return rt_cpu_vocab_gather(ctx, node, in, n_in, out, n_out, err);
     case RT_OP_COUNT: break;
     }
     return rt_error_set(err, RT_ERR_UNSUPPORTED, "cpu backend: no kernel for op %s",

@@ -7,7 +7,6 @@
  * and BF16 are computed in float blocks through the F32 row functions. Integer arithmetic
  * wraps like numpy's (it is done in unsigned types) and integer division by zero yields 0
  * instead of trapping. */
-#include <float.h>
 #include <stdint.h>
 #include <string.h>
 #include <tgmath.h>
@@ -15,6 +14,8 @@
 
 #include "rt_cpu_broadcast.h"
 #include "rt_cpu.h"
+#include "rt_index_math.h"
+#include "rt_nn_params.h"
 #include "rt_cpu_vmath.h"
 
 /* Elements converted at a time on the F16/BF16 paths (stack buffers). */
@@ -170,18 +171,6 @@ static void bin_half_rows(const bin_job *j, const uint16_t *a, int64_t sa, const
     }
 }
 
-/* base^exp in integers, wrapping on overflow; negative exponents truncate 1/base^-exp. */
-static int64_t ipow(int64_t base, int64_t exp)
-{
-    if (exp < 0)
-        return base == 1 ? 1 : base == -1 ? ((exp & 1) ? -1 : 1) : 0;
-    uint64_t r = 1, b = (uint64_t)base;
-    for (; exp; exp >>= 1, b *= b)
-        if (exp & 1)
-            r *= b;
-    return (int64_t)r;
-}
-
 static void bin_pow_mixed_rows(const bin_job *j, const char *a, int64_t sa, const char *b,
                                int64_t sb, char *o, int64_t n)
 {
@@ -190,7 +179,7 @@ static void bin_pow_mixed_rows(const bin_job *j, const char *a, int64_t sa, cons
         size_t ia = (size_t)(i * sa), ib = (size_t)(i * sb);
         if (ints) {
             int64_t x = rt_dtype_load_i64(j->ta, a, ia), y = rt_dtype_load_i64(j->tb, b, ib);
-            rt_dtype_store_i64(j->to, o, (size_t)i, ipow(x, y));
+            rt_dtype_store_i64(j->to, o, (size_t)i, rt_ipow(x, y));
         } else {
             double x = rt_dtype_load_f64(j->ta, a, ia), y = rt_dtype_load_f64(j->tb, b, ib);
             rt_dtype_store_f64(j->to, o, (size_t)i, pow(x, y));
@@ -420,25 +409,14 @@ static void unary_run(void *arg, const int64_t *off, const int64_t *step, int64_
     }
 }
 
-/* Clip bounds: attributes before opset 11 (defaulting to +-FLT_MAX), optional scalar
- * inputs from opset 11 on (defaulting to no bound). */
+/* Clip bounds (rt_clip_bounds); integer dtypes read the bound inputs as elements of
+ * x's dtype. */
 static void clip_bounds(const rt_node *node, const rt_tensor *const *in, int n_in, unary_job *p)
 {
-    p->lo = -INFINITY;
-    p->hi = INFINITY;
-    if (node->opset < 11 || rt_node_attr(node, "min") || rt_node_attr(node, "max")) {
-        p->lo = rt_node_attr_float(node, "min", -FLT_MAX);
-        p->hi = rt_node_attr_float(node, "max", FLT_MAX);
-        return;
-    }
-    if (n_in > 1 && in[1]) {
-        p->ilo = in[1]->data;
-        p->lo = rt_dtype_load_f64(in[1]->dtype, in[1]->data, 0);
-    }
-    if (n_in > 2 && in[2]) {
-        p->ihi = in[2]->data;
-        p->hi = rt_dtype_load_f64(in[2]->dtype, in[2]->data, 0);
-    }
+    const rt_tensor *lo, *hi;
+    rt_clip_bounds(node, in, n_in, &p->lo, &p->hi, &lo, &hi);
+    p->ilo = lo ? lo->data : NULL;
+    p->ihi = hi ? hi->data : NULL;
 }
 
 RT_CPU_KERNEL(rt_cpu_unary)

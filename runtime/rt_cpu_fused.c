@@ -1,14 +1,16 @@
 /* rt_cpu_fused.c: CPU kernels of the optimizer's fused ops Linear, FusedConv, Gelu and
  * SkipLayerNorm (rt_fused.h), and the activation epilogue they share (rt_cpu_act.h).
  * Linear is one OpenBLAS SGEMM followed by one pass that adds the bias and applies the
- * activation; SkipLayerNorm makes one pass per row over the sum it writes into Y. The hot
- * loops are compiled for baseline x86-64 and for AVX2 (RT_CPU_CLONES). */
+ * activation (F16/BF16 weights: rt_cpu_gemm_half.c); SkipLayerNorm makes one pass per row
+ * over the sum it writes into Y. The hot loops are compiled for baseline x86-64 and for
+ * AVX2 (RT_CPU_CLONES). */
 #include <cblas.h>
 #include <math.h>
 #include <string.h>
 
 #include "rt_cpu.h"
 #include "rt_cpu_act.h"
+#include "rt_cpu_nn_util.h"
 #include "rt_cpu_vmath.h"
 
 /* Below this many elements a loop stays on one thread. */
@@ -74,8 +76,8 @@ void rt_cpu_bias_act(rt_kernel_ctx *ctx, float *y, int64_t rows, int64_t cols, c
 }
 
 void rt_cpu_gemm_bias_act(rt_kernel_ctx *ctx, int64_t m, int64_t n, int64_t k, const float *x,
-                          const float *w, bool trans_b, const float *bias, const rt_act *act,
-                          float *y)
+                          const void *w, rt_dtype wdt, bool trans_b, const float *bias,
+                          const rt_act *act, float *y, float *panel)
 {
     if (m == 0 || n == 0)
         return;
@@ -86,10 +88,14 @@ void rt_cpu_gemm_bias_act(rt_kernel_ctx *ctx, int64_t m, int64_t n, int64_t k, c
         else if (k == 0)
             memset(y + r * n, 0, sizeof(float) * (size_t)n);
     }
-    if (k > 0)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, (blasint)m,
-                    (blasint)n, (blasint)k, 1.0f, x, (blasint)k, w, (blasint)(trans_b ? k : n),
-                    bias ? 1.0f : 0.0f, y, (blasint)n);
+    enum CBLAS_TRANSPOSE tb = trans_b ? CblasTrans : CblasNoTrans;
+    float beta = bias ? 1.0f : 0.0f;
+    if (k > 0 && wdt == RT_DTYPE_F32) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, tb, (blasint)m, (blasint)n, (blasint)k, 1.0f, x,
+                    (blasint)k, w, (blasint)(trans_b ? k : n), beta, y, (blasint)n);
+    } else if (k > 0) {
+        rt_cpu_gemm_half(ctx, m, n, k, x, w, wdt, trans_b, beta, y, panel);
+    }
     rt_cpu_bias_act(ctx, y, m, n, NULL, act);
 }
 
@@ -101,11 +107,15 @@ RT_CPU_KERNEL(rt_cpu_linear)
     if (st != RT_OK)
         return st;
     const rt_tensor *x = in[0], *w = in[1], *b = n_in > 2 ? in[2] : NULL;
-    bool tb = rt_node_attr_int(node, "trans_b", 0) != 0;
-    int64_t k = x->shape.dims[x->shape.rank - 1], n = w->shape.dims[tb ? 0 : 1];
-    int64_t m = n ? rt_tensor_numel(out[0]) / n : 0;
-    rt_cpu_gemm_bias_act(ctx, m, n, k, x->data, w->data, tb, b ? b->data : NULL, &act,
-                         out[0]->data);
+    rt_linear_dims d = rt_linear_dims_get(node, x, w, out[0]);
+    int64_t k = d.k, n = d.n, m = d.m;
+    bool tb = d.trans_b;
+    float *panel;
+    st = rt_nn_scratch(ctx, rt_cpu_gemm_panel_bytes(w->dtype, n, k), (void **)&panel, err);
+    if (st != RT_OK)
+        return st;
+    rt_cpu_gemm_bias_act(ctx, m, n, k, x->data, w->data, w->dtype, tb, b ? b->data : NULL, &act,
+                         out[0]->data, panel);
     return RT_OK;
 }
 

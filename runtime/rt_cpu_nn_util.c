@@ -6,9 +6,10 @@
 
 #define MAX_IO 8
 
-/* Float stand-ins for the tensors of dtype `from`: inputs converted to F32, outputs given
- * F32 buffers; other tensors pass through. `extra` is the body's scratch piece (NULL when
- * 0 bytes were asked for). */
+/* Float stand-ins for the tensors of dtype `from` when that is not F32, and for the F16/BF16
+ * inputs of an op computing in F32 (infd.FusedConv's weight): inputs converted to F32,
+ * outputs given F32 buffers; other tensors pass through. `extra` is the body's scratch
+ * piece (NULL when 0 bytes were asked for). */
 typedef struct {
     rt_tensor in_t[MAX_IO], out_t[MAX_IO];
     const rt_tensor *in[MAX_IO];
@@ -48,6 +49,16 @@ static void from_f32(const float *src, rt_tensor *t)
             rt_dtype_store_f64(t->dtype, t->data, i, src[i]);
 }
 
+/* Whether input t gets an F32 copy when the op's main dtype is `from`. */
+static bool widens(const rt_tensor *t, rt_dtype from)
+{
+    if (!t || from == RT_DTYPE_F64)
+        return false;
+    if (from == RT_DTYPE_F32)
+        return t->dtype == RT_DTYPE_F16 || t->dtype == RT_DTYPE_BF16;
+    return t->dtype == from;
+}
+
 /* Builds the views and the extra piece in one scratch buffer from ctx. */
 static rt_status f32_views_begin(rt_kernel_ctx *ctx, rt_dtype from, const rt_tensor *const *in,
                                  int n_in, rt_tensor *const *out, int n_out, size_t extra,
@@ -58,10 +69,10 @@ static rt_status f32_views_begin(rt_kernel_ctx *ctx, rt_dtype from, const rt_ten
     memset(v, 0, sizeof *v);
     size_t bytes = rt_scratch_piece(extra, 1);
     for (int i = 0; i < n_in; i++)
-        if (in[i] && in[i]->dtype == from)
+        if (widens(in[i], from))
             bytes += rt_scratch_piece((size_t)rt_tensor_numel(in[i]), sizeof(float));
     for (int i = 0; i < n_out; i++)
-        if (out[i] && out[i]->dtype == from)
+        if (out[i] && out[i]->dtype == from && from != RT_DTYPE_F32)
             bytes += rt_scratch_piece((size_t)rt_tensor_numel(out[i]), sizeof(float));
     char *p;
     rt_status st = rt_nn_scratch(ctx, bytes, (void **)&p, err);
@@ -71,7 +82,7 @@ static rt_status f32_views_begin(rt_kernel_ctx *ctx, rt_dtype from, const rt_ten
     p += rt_scratch_piece(extra, 1);
     for (int i = 0; i < n_in; i++) {
         v->in[i] = in[i];
-        if (!in[i] || in[i]->dtype != from)
+        if (!widens(in[i], from))
             continue;
         v->in_t[i] = *in[i];
         v->in_t[i].dtype = RT_DTYPE_F32;
@@ -82,7 +93,7 @@ static rt_status f32_views_begin(rt_kernel_ctx *ctx, rt_dtype from, const rt_ten
     }
     for (int i = 0; i < n_out; i++) {
         v->out[i] = out[i];
-        if (!out[i] || out[i]->dtype != from)
+        if (!out[i] || out[i]->dtype != from || from == RT_DTYPE_F32)
             continue;
         v->out_t[i] = *out[i];
         v->out_t[i].dtype = RT_DTYPE_F32;
@@ -107,7 +118,10 @@ rt_status rt_nn_run(rt_kernel_ctx *ctx, rt_dtype dt, rt_nn_body body, const void
 {
     void *scratch;
     rt_status st;
-    if (dt == RT_DTYPE_F32 || dt == RT_DTYPE_F64) {
+    bool direct = dt == RT_DTYPE_F32 || dt == RT_DTYPE_F64;
+    for (int i = 0; direct && i < n_in; i++)
+        direct = !widens(in[i], dt);
+    if (direct) {
         st = rt_nn_scratch(ctx, scratch_elems * rt_dtype_size(dt), &scratch, err);
         return st != RT_OK ? st : body(ctx, params, in, out, scratch, err);
     }

@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include "rt_backend.h"
+#include "rt_index_math.h" /* rt_window_range */
 #include "rt_nn_params.h"
 
 /* Size of a piece of n elements of elem bytes, rounded to 64 bytes so that the next piece
@@ -24,7 +25,8 @@ typedef rt_status (*rt_nn_body)(rt_kernel_ctx *ctx, const void *params,
 
 /* Runs body with scratch_elems elements of scratch of the compute type: directly when dt
  * (the dtype of the op's main tensors) is F32 or F64, else on F32 views of the tensors of
- * dtype dt, converting the outputs back afterwards. */
+ * dtype dt, converting the outputs back afterwards. With dt F32, F16/BF16 inputs (the
+ * weights of infd.FusedConv) are widened into F32 views too. */
 rt_status rt_nn_run(rt_kernel_ctx *ctx, rt_dtype dt, rt_nn_body body, const void *params,
                     const rt_tensor *const *in, int n_in, rt_tensor *const *out, int n_out,
                     size_t scratch_elems, rt_error *err);
@@ -33,16 +35,6 @@ rt_status rt_nn_run(rt_kernel_ctx *ctx, rt_dtype dt, rt_nn_body body, const void
  * the Conv and pooling kernels have one 3-D loop nest; fails for more than 3 dims. */
 rt_status rt_window_pad3(rt_window *w, rt_error *err);
 
-/* The indices i in [0, count) with 0 <= off + i * step < size, as [*lo, *hi) (step > 0). */
-static inline void rt_window_range(int64_t off, int64_t step, int64_t size, int64_t count,
-                                   int64_t *lo, int64_t *hi)
-{
-    int64_t l = off >= 0 ? 0 : (-off + step - 1) / step;
-    int64_t h = off > size - 1 ? 0 : (size - 1 - off) / step + 1;
-    h = h < count ? h : count;
-    *lo = l < h ? l : h;
-    *hi = h;
-}
 
 /* Scratch of at least `bytes` from ctx (NULL without error when bytes is 0). */
 rt_status rt_nn_scratch(rt_kernel_ctx *ctx, size_t bytes, void **p, rt_error *err);

@@ -141,13 +141,11 @@ RT_CPU_KERNEL(rt_cpu_gather)
 static void copy_slab(rt_kernel_ctx *ctx, const rt_tensor *joined, const rt_tensor *part, int axis,
                       int64_t offset, bool to_joined)
 {
-    int rank = joined->shape.rank;
-    int64_t inner = dims_product(&joined->shape, axis + 1, rank);
-    int64_t dims[2] = {dims_product(&joined->shape, 0, axis), part->shape.dims[axis] * inner};
-    int64_t joined_strides[2] = {joined->shape.dims[axis] * inner, 1};
-    int64_t part_strides[2] = {dims[1], 1};
+    int64_t dims[2], joined_strides[2], part_strides[2], start;
+    rt_concat_slab(&joined->shape, axis, part->shape.dims[axis], offset, dims, joined_strides,
+                   part_strides, &start);
     size_t es = rt_dtype_size(joined->dtype);
-    char *slab = (char *)joined->data + (size_t)(offset * inner) * es;
+    char *slab = (char *)joined->data + (size_t)start * es;
     if (to_joined)
         rt_strided_copy(slab, joined_strides, part->data, part_strides, 2, dims, es, ctx->threads);
     else

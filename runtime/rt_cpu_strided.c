@@ -25,15 +25,6 @@ typedef struct box {
     int64_t ss[RT_STRIDED_MAX_RANK]; /* source strides */
 } box;
 
-void rt_strides_contiguous(const rt_shape *shape, int64_t *strides)
-{
-    int64_t s = 1;
-    for (int k = shape->rank - 1; k >= 0; k--) {
-        strides[k] = s;
-        s *= shape->dims[k];
-    }
-}
-
 /* memcpy with a constant size compiles to plain loads and stores. */
 #define COPY_LOOP(size)                                                                    \
     for (int64_t i = 0; i < n; i++)                                                        \

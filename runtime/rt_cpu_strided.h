@@ -31,7 +31,4 @@ void rt_strided_fill(void *dst, const void *value, int64_t n, size_t esize, int 
 void rt_copy_run(void *dst, int64_t dstep, const void *src, int64_t sstep, int64_t n,
                  size_t esize);
 
-/* Row-major strides (in elements) of a contiguous tensor of this shape. */
-void rt_strides_contiguous(const rt_shape *shape, int64_t *strides);
-
 #endif

@@ -1,6 +1,7 @@
-/* rt_nn_params.h: attribute resolution shared by the shape inference and the kernels of
- * the neural-network and reduction ops, so that both derive the same geometry from a node
- * and its input shapes (sliding windows of Conv/pooling, reduced axes, a normalized axis). */
+/* rt_nn_params.h: attribute resolution shared by the shape inference and the kernels (of
+ * every backend) of the neural-network and reduction ops, so that all derive the same
+ * geometry from a node and its input shapes (sliding windows of Conv/pooling, reduced
+ * axes, a normalized axis), and Clip's bounds. */
 #ifndef RT_NN_PARAMS_H
 #define RT_NN_PARAMS_H
 
@@ -35,6 +36,13 @@ rt_status rt_window_resolve(const rt_node *node, const rt_shape *x, const int64_
  * or absent axes mean all axes, or none when noop_with_empty_axes is set. */
 rt_status rt_reduce_axes(const rt_node *node, const rt_tensor *const *in, int n_in, int rank,
                          bool reduced[RT_MAX_RANK], rt_error *err);
+
+/* Clip's bounds: the min and max attributes before opset 11 (defaulting to +-FLT_MAX),
+ * else the optional scalar inputs 1 and 2 (defaulting to no bound), as *lo and *hi, and
+ * those inputs themselves in *lo_t and *hi_t (NULL when not given) for integer dtypes
+ * (rt_op_elementwise.c). */
+void rt_clip_bounds(const rt_node *node, const rt_tensor *const *in, int n_in, double *lo,
+                    double *hi, const rt_tensor **lo_t, const rt_tensor **hi_t);
 
 /* Normalizes an axis attribute value in [-rank, rank) (or [-rank, rank] when
  * allow_end) to a non-negative index; fails with a message naming the op otherwise. */

@@ -2,8 +2,12 @@
  * binary ops, comparisons, Where, variadic Min/Max, unary math, Cast and Dropout. It also
  * rejects the dtypes the CPU kernels do not implement, so that errors surface before any
  * kernel runs. */
+#include <float.h>
+#include <math.h>
+
 #include "rt_broadcast.h"
 #include "rt_graph.h"
+#include "rt_nn_params.h"
 #include "rt_ops.h"
 
 rt_status rt_broadcast_shapes(const rt_shape *a, const rt_shape *b, rt_shape *out, rt_error *err)
@@ -235,4 +239,25 @@ rt_status rt_infer_dropout(const rt_node *node, const rt_tensor *const *in, int 
         out[1].shape = in[0]->shape;
     }
     return RT_OK;
+}
+
+void rt_clip_bounds(const rt_node *node, const rt_tensor *const *in, int n_in, double *lo,
+                    double *hi, const rt_tensor **lo_t, const rt_tensor **hi_t)
+{
+    *lo = -INFINITY;
+    *hi = INFINITY;
+    *lo_t = *hi_t = NULL;
+    if (node->opset < 11 || rt_node_attr(node, "min") || rt_node_attr(node, "max")) {
+        *lo = rt_node_attr_float(node, "min", -FLT_MAX);
+        *hi = rt_node_attr_float(node, "max", FLT_MAX);
+        return;
+    }
+    if (n_in > 1 && in[1]) {
+        *lo_t = in[1];
+        *lo = rt_dtype_load_f64(in[1]->dtype, in[1]->data, 0);
+    }
+    if (n_in > 2 && in[2]) {
+        *hi_t = in[2];
+        *hi = rt_dtype_load_f64(in[2]->dtype, in[2]->data, 0);
+    }
 }

@@ -33,6 +33,16 @@ rt_status rt_act_get(const rt_node *node, rt_act *act, rt_error *err)
                         rt_op_name(node->op), name);
 }
 
+rt_linear_dims rt_linear_dims_get(const rt_node *node, const rt_tensor *x, const rt_tensor *w,
+                                  const rt_tensor *y)
+{
+    rt_linear_dims d = {.trans_b = rt_node_attr_int(node, "trans_b", 0) != 0};
+    d.k = x->shape.dims[x->shape.rank - 1];
+    d.n = w->shape.dims[d.trans_b ? 0 : 1];
+    d.m = d.n ? rt_tensor_numel(y) / d.n : 0;
+    return d;
+}
+
 bool rt_ew_step_op(rt_op op, bool *binary)
 {
     switch (op) {
@@ -91,11 +101,39 @@ rt_status rt_ew_program_get(const rt_node *node, int n_in, rt_ew_program *p, rt_
     return RT_OK;
 }
 
-/* Every present input among in[0..n) has dtype F32 (optional ones may be NULL). */
+rt_status rt_attention_heads(const rt_node *node, int64_t cols, int64_t *heads,
+                             int64_t *kv_heads, int64_t *head_dim, rt_error *err)
+{
+    *heads = rt_node_attr_int(node, "num_heads", 0);
+    *kv_heads = rt_node_attr_int(node, "num_kv_heads", *heads);
+    if (*heads < 1 || *kv_heads < 1 || *heads % *kv_heads != 0)
+        return rt_error_set(err, RT_ERR_INVALID_ARG, "Attention: %lld heads cannot share %lld "
+                            "KV heads (the heads must be a multiple of the KV heads)",
+                            (long long)*heads, (long long)*kv_heads);
+    int64_t slots = *heads + 2 * *kv_heads;
+    if (cols < slots || cols % slots != 0)
+        return rt_error_set(err, RT_ERR_INVALID_ARG, "Attention: W's %lld columns do not split "
+                            "into Q, K, V of %lld + 2 x %lld heads", (long long)cols,
+                            (long long)*heads, (long long)*kv_heads);
+    *head_dim = cols / slots;
+    return RT_OK;
+}
+
+/* Whether input i of node may have dtype dt: F32, or for W (input 1) of Linear, Attention
+ * and FusedConv also F16 or BF16, a weight the precision pass narrowed (rt_compress.h)
+ * that the kernels widen to F32. */
+static bool dtype_fits(const rt_node *node, int i, rt_dtype dt)
+{
+    bool half_w = i == 1 && (node->op == RT_OP_LINEAR || node->op == RT_OP_ATTENTION ||
+                             node->op == RT_OP_FUSED_CONV);
+    return dt == RT_DTYPE_F32 || (half_w && (dt == RT_DTYPE_F16 || dt == RT_DTYPE_BF16));
+}
+
+/* Every present input among in[0..n) has a dtype that fits (optional ones may be NULL). */
 static rt_status need_f32(const rt_node *node, const rt_tensor *const *in, int n, rt_error *err)
 {
     for (int i = 0; i < n; i++)
-        if (in[i] && in[i]->dtype != RT_DTYPE_F32)
+        if (in[i] && !dtype_fits(node, i, in[i]->dtype))
             return rt_error_set(err, RT_ERR_UNSUPPORTED, "%s: input %d has dtype %s, not F32",
                                 rt_op_name(node->op), i, rt_dtype_name(in[i]->dtype));
     return RT_OK;
@@ -112,6 +150,15 @@ static rt_status need_inputs(const rt_node *node, const rt_tensor *const *in, in
             return rt_error_set(err, RT_ERR_INVALID_ARG, "%s: input %d is required",
                                 rt_op_name(node->op), i);
     return need_f32(node, in, n_in, err);
+}
+
+/* out: F32, X's shape with the last dim set to last. */
+static rt_status f32_last_dim(rt_tensor *out, const rt_shape *x, int64_t last)
+{
+    out->dtype = RT_DTYPE_F32;
+    out->shape = *x;
+    out->shape.dims[x->rank - 1] = last;
+    return RT_OK;
 }
 
 static rt_status need_numel(const rt_node *node, const rt_tensor *t, int64_t n, const char *what,
@@ -143,10 +190,7 @@ rt_status rt_infer_linear(const rt_node *node, const rt_tensor *const *in, int n
     int64_t n = w->dims[tb ? 0 : 1];
     if ((st = need_numel(node, bias, n, "B", err)) != RT_OK)
         return st;
-    out[0].dtype = RT_DTYPE_F32;
-    out[0].shape = *x;
-    out[0].shape.dims[x->rank - 1] = n;
-    return RT_OK;
+    return f32_last_dim(&out[0], x, n);
 }
 
 rt_status rt_infer_fused_conv(const rt_node *node, const rt_tensor *const *in, int n_in,
@@ -156,9 +200,13 @@ rt_status rt_infer_fused_conv(const rt_node *node, const rt_tensor *const *in, i
     rt_status st = need_inputs(node, in, n_in, 2, 3, err);
     if (st == RT_OK)
         st = rt_act_get(node, &act, err);
-    if (st == RT_OK)
-        st = rt_infer_conv(node, in, n_in, out, n_out, err);
-    return st;
+    if (st != RT_OK)
+        return st;
+    /* Conv's inference wants one dtype; a narrowed W computes as F32 */
+    rt_tensor w = *in[1];
+    w.dtype = RT_DTYPE_F32;
+    const rt_tensor *args[3] = {in[0], &w, n_in > 2 ? in[2] : NULL};
+    return rt_infer_conv(node, args, n_in, out, n_out, err);
 }
 
 rt_status rt_infer_gelu(const rt_node *node, const rt_tensor *const *in, int n_in,
@@ -185,6 +233,51 @@ rt_status rt_infer_all_reduce(const rt_node *node, const rt_tensor *const *in, i
         return st;
     out[0].dtype = RT_DTYPE_F32;
     out[0].shape = in[0]->shape;
+    return RT_OK;
+}
+
+rt_status rt_infer_all_gather(const rt_node *node, const rt_tensor *const *in, int n_in,
+                              rt_tensor *out, int n_out, rt_error *err)
+{
+    (void)n_out;
+    rt_status st = need_inputs(node, in, n_in, 1, 1, err);
+    if (st != RT_OK)
+        return st;
+    const rt_shape *x = &in[0]->shape;
+    int64_t ranks = rt_node_attr_int(node, "ranks", 0);
+    int64_t c = x->rank > 0 ? x->dims[x->rank - 1] : 0;
+    int64_t width = rt_node_attr_int(node, "width", ranks * c);
+    if (ranks < 1 || c < 1 || width > ranks * c || width <= (ranks - 1) * c)
+        return rt_error_set(err, RT_ERR_INVALID_ARG, "AllGather: %lld ranks of %lld columns "
+                            "cannot make %lld (the last rank's part must not be empty)",
+                            (long long)ranks, (long long)c, (long long)width);
+    return f32_last_dim(&out[0], x, width);
+}
+
+rt_status rt_infer_vocab_gather(const rt_node *node, const rt_tensor *const *in, int n_in,
+                                rt_tensor *out, int n_out, rt_error *err)
+{
+    (void)n_out;
+    if (n_in != 2 || !in[0] || !in[1])
+        return rt_error_set(err, RT_ERR_INVALID_ARG, "VocabGather takes a table and ids");
+    rt_status st = need_f32(node, in, 1, err);
+    if (st != RT_OK)
+        return st;
+    const rt_shape *t = &in[0]->shape, *ids = &in[1]->shape;
+    int64_t vocab = rt_node_attr_int(node, "vocab_size", 0);
+    int64_t start = rt_node_attr_int(node, "vocab_start", -1);
+    if (t->rank != 2 || start < 0 || start + t->dims[0] > vocab)
+        return rt_error_set(err, RT_ERR_INVALID_ARG, "VocabGather: the table must be rows "
+                            "[vocab_start, vocab_start + rows) of vocab_size rows");
+    if (in[1]->dtype != RT_DTYPE_I32 && in[1]->dtype != RT_DTYPE_I64)
+        return rt_error_set(err, RT_ERR_INVALID_ARG, "VocabGather: ids have dtype %s, not "
+                            "I32 or I64", rt_dtype_name(in[1]->dtype));
+    if (ids->rank >= RT_MAX_RANK)
+        return rt_error_set(err, RT_ERR_INVALID_ARG, "VocabGather: ids of rank %d", ids->rank);
+    out[0].dtype = RT_DTYPE_F32;
+    out[0].shape = *ids;
+    out[0].shape.dims[ids->rank] = t->dims[1];
+    out[0].shape.rank = ids->rank + 1;
     return RT_OK;
 }
 
@@ -224,14 +317,12 @@ rt_status rt_infer_attention(const rt_node *node, const rt_tensor *const *in, in
     if (st != RT_OK)
         return st;
     const rt_shape *x = &in[0]->shape, *w = &in[1]->shape;
-    int64_t heads = rt_node_attr_int(node, "num_heads", 0);
+    int64_t heads, kv_heads, d;
     if (x->rank != 3 || w->rank != 2 || w->dims[0] != x->dims[2])
         return rt_error_set(err, RT_ERR_INVALID_ARG,
                             "Attention: X must be (batch, seq, hidden) and W (hidden, 3 x)");
-    if (heads < 1 || w->dims[1] % (3 * heads) != 0)
-        return rt_error_set(err, RT_ERR_INVALID_ARG,
-                            "Attention: W's %lld columns do not split into Q, K, V of %lld heads",
-                            (long long)w->dims[1], (long long)heads);
+    if ((st = rt_attention_heads(node, w->dims[1], &heads, &kv_heads, &d, err)) != RT_OK)
+        return st;
     if ((st = need_numel(node, bias, w->dims[1], "B", err)) != RT_OK)
         return st;
     int64_t b = x->dims[0], s = x->dims[1];
@@ -250,7 +341,7 @@ rt_status rt_infer_attention(const rt_node *node, const rt_tensor *const *in, in
     }
     out[0].dtype = RT_DTYPE_F32;
     out[0].shape = *x;
-    out[0].shape.dims[2] = w->dims[1] / 3;
+    out[0].shape.dims[2] = heads * d;
     return RT_OK;
 }
 
@@ -278,4 +369,35 @@ rt_status rt_infer_fused_elementwise(const rt_node *node, const rt_tensor *const
     out[0].dtype = RT_DTYPE_F32;
     out[0].shape = s;
     return st;
+}
+
+rt_status rt_infer_embedding(const rt_node *node, const rt_tensor *const *in, int n_in,
+                             rt_tensor *out, int n_out, rt_error *err)
+{
+    (void)node, (void)n_out;
+    const rt_tensor *t = n_in > 0 ? in[0] : NULL, *idx = n_in > 1 ? in[1] : NULL;
+    const rt_tensor *scales = n_in > 2 ? in[2] : NULL;
+    if (n_in < 2 || n_in > 3 || !t || !idx)
+        return rt_error_set(err, RT_ERR_INVALID_ARG,
+                            "Embedding takes a table, indices and optional scales");
+    rt_dtype dt = t->dtype;
+    if (dt != RT_DTYPE_F32 && dt != RT_DTYPE_F16 && dt != RT_DTYPE_BF16 && dt != RT_DTYPE_I8)
+        return rt_error_set(err, RT_ERR_UNSUPPORTED, "Embedding: table dtype %s",
+                            rt_dtype_name(dt));
+    if (idx->dtype != RT_DTYPE_I32 && idx->dtype != RT_DTYPE_I64)
+        return rt_error_set(err, RT_ERR_INVALID_ARG, "Embedding: indices must be I32 or I64");
+    if (t->shape.rank < 1 || idx->shape.rank + t->shape.rank - 1 > RT_MAX_RANK)
+        return rt_error_set(err, RT_ERR_INVALID_ARG, "Embedding: table rank %d, indices rank %d",
+                            t->shape.rank, idx->shape.rank);
+    if ((dt == RT_DTYPE_I8) != (scales != NULL) ||
+        (scales && (scales->dtype != RT_DTYPE_F32 ||
+                    rt_tensor_numel(scales) != t->shape.dims[0])))
+        return rt_error_set(err, RT_ERR_INVALID_ARG,
+                            "Embedding: an I8 table needs F32 scales, one per row (and only "
+                            "an I8 table has them)");
+    out[0].dtype = RT_DTYPE_F32;
+    out[0].shape = idx->shape;
+    for (int d = 1; d < t->shape.rank; d++)
+        out[0].shape.dims[out[0].shape.rank++] = t->shape.dims[d];
+    return RT_OK;
 }

@@ -139,6 +139,72 @@ rt_status rt_pad_resolve(const rt_node *node, const rt_tensor *const *in, int n_
     return RT_OK;
 }
 
+rt_status rt_layout_box_get(const rt_node *node, const rt_tensor *const *in, int n_in,
+                            const rt_tensor *y, rt_layout_box *b, rt_error *err)
+{
+    const rt_shape *xs = &in[0]->shape, *ys = &y->shape;
+    int64_t xst[RT_MAX_RANK], yst[RT_MAX_RANK], start[RT_MAX_RANK], step[RT_MAX_RANK];
+    int perm[RT_MAX_RANK];
+    rt_strides_contiguous(xs, xst);
+    rt_strides_contiguous(ys, yst);
+    memset(b, 0, sizeof *b);
+    rt_status st = RT_OK;
+    int lead = ys->rank - xs->rank; /* Expand: numpy aligns shapes at the last dim */
+    switch (node->op) {
+    case RT_OP_TRANSPOSE:
+        st = rt_transpose_perm(node, xs->rank, perm, err);
+        b->rank = xs->rank;
+        for (int k = 0; st == RT_OK && k < b->rank; k++) {
+            b->dims[k] = ys->dims[k];
+            b->dst[k] = yst[k];
+            b->src[k] = xst[perm[k]];
+        }
+        return st;
+    case RT_OP_SLICE:
+        st = rt_slice_resolve(node, in, n_in, start, step, b->dims, err);
+        b->rank = xs->rank;
+        for (int k = 0; st == RT_OK && k < b->rank; k++) {
+            b->src_start += start[k] * xst[k];
+            b->src[k] = step[k] * xst[k];
+            b->dst[k] = yst[k];
+        }
+        return st;
+    case RT_OP_EXPAND:
+        b->rank = ys->rank;
+        for (int k = 0; k < b->rank; k++) {
+            b->dims[k] = ys->dims[k];
+            b->dst[k] = yst[k];
+            b->src[k] = k < lead || xs->dims[k - lead] == 1 ? 0 : xst[k - lead];
+        }
+        return RT_OK;
+    case RT_OP_TILE:
+        b->rank = 2 * xs->rank;
+        for (int k = 0; k < xs->rank; k++) {
+            b->dims[2 * k] = xs->dims[k] ? ys->dims[k] / xs->dims[k] : 0;
+            b->dims[2 * k + 1] = xs->dims[k];
+            b->dst[2 * k] = yst[k] * xs->dims[k];
+            b->dst[2 * k + 1] = yst[k];
+            b->src[2 * k + 1] = xst[k];
+        }
+        return RT_OK;
+    default:
+        return rt_error_set(err, RT_ERR_INTERNAL, "%s is no box copy", rt_op_name(node->op));
+    }
+}
+
+void rt_pad_value(const rt_node *node, const rt_tensor *const *in, int n_in, rt_dtype dt,
+                  unsigned char *value)
+{
+    const rt_tensor *cv = rt_in_opt(in, n_in, 2);
+    memset(value, 0, sizeof(rt_str));
+    if (cv)
+        memcpy(value, cv->data, rt_dtype_size(dt));
+    else if (dt == RT_DTYPE_BYTES)
+        memcpy(value, &(rt_str){"", 0}, sizeof(rt_str));
+    else
+        rt_dtype_store_f64(dt, value, 0, rt_node_attr_float(node, "value", 0.0f));
+}
+
 rt_status rt_infer_transpose(const rt_node *node, const rt_tensor *const *in, int n_in,
                              rt_tensor *out, int n_out, rt_error *err)
 {

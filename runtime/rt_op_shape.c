@@ -20,6 +20,24 @@ rt_status rt_axis_resolve(int64_t axis, int rank, const char *what, int *out, rt
     return RT_OK;
 }
 
+void rt_concat_slab(const rt_shape *joined, int axis, int64_t part_dim, int64_t offset,
+                    int64_t dims[2], int64_t joined_strides[2], int64_t part_strides[2],
+                    int64_t *start)
+{
+    int64_t outer = 1, inner = 1;
+    for (int k = 0; k < axis; k++)
+        outer *= joined->dims[k];
+    for (int k = axis + 1; k < joined->rank; k++)
+        inner *= joined->dims[k];
+    dims[0] = outer;
+    dims[1] = part_dim * inner;
+    joined_strides[0] = joined->dims[axis] * inner;
+    joined_strides[1] = 1;
+    part_strides[0] = dims[1];
+    part_strides[1] = 1;
+    *start = offset * inner;
+}
+
 rt_status rt_inputs_require(const rt_tensor *const *in, int n_in, int count, rt_error *err)
 {
     for (int i = 0; i < count; i++)

@@ -55,6 +55,32 @@ typedef enum {
  * (negative crops), and the mode. */
 rt_status rt_pad_resolve(const rt_node *node, const rt_tensor *const *in, int n_in,
                          int64_t *begin, int64_t *end, rt_pad_mode *mode, rt_error *err);
+/* Pad's padding element in dtype dt into value (room for an rt_str): the constant_value
+ * input (opset >= 11), the value attribute (older), or 0 (the empty string for BYTES). */
+void rt_pad_value(const rt_node *node, const rt_tensor *const *in, int n_in, rt_dtype dt,
+                  unsigned char *value);
+
+/* Transpose, Slice, Expand and Tile as one strided box copy, planned once for every
+ * backend: output element (i_0 .. i_rank-1) of the box is
+ * y[sum i_d dst[d]] = x[src_start + sum i_d src[d]] (Tile's box has twice x's rank:
+ * each dim split into the repeat and the position within the copy; Slice's source
+ * strides may be negative). y is the inferred output. */
+typedef struct rt_layout_box {
+    int rank;
+    int64_t dims[2 * RT_MAX_RANK], dst[2 * RT_MAX_RANK], src[2 * RT_MAX_RANK];
+    int64_t src_start;
+} rt_layout_box;
+
+rt_status rt_layout_box_get(const rt_node *node, const rt_tensor *const *in, int n_in,
+                            const rt_tensor *y, rt_layout_box *box, rt_error *err);
+
+/* Concat and Split: the slab that a part of part_dim along axis fills in the joined tensor
+ * from position offset on, as a 2-D box (outer rows of the part's contiguous elements):
+ * its dims, the joined tensor's and the part's strides, and the joined element it
+ * starts at. */
+void rt_concat_slab(const rt_shape *joined, int axis, int64_t part_dim, int64_t offset,
+                    int64_t dims[2], int64_t joined_strides[2], int64_t part_strides[2],
+                    int64_t *start);
 
 /* Shape, opset 15: the [*start, *end) range of dims to output (clamped, end >= start). */
 void rt_shape_bounds(const rt_node *node, int rank, int *start, int *end);

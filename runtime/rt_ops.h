@@ -75,6 +75,9 @@ struct rt_node;
     X(RANGE, "Range", rt_infer_range)                             \
     X(PAD, "Pad", rt_infer_pad)                                   \
     X(TILE, "Tile", rt_infer_tile)                                \
+    /* quantization (rt_op_qdq.c): QDQ models' per-tensor and per-axis INT8 / UINT8 */ \
+    X(QUANTIZE_LINEAR, "QuantizeLinear", rt_infer_quantize_linear) \
+    X(DEQUANTIZE_LINEAR, "DequantizeLinear", rt_infer_dequantize_linear) \
     /* fused ops the optimizer creates (rt_op_fused.c, rt_fused.h); their "infd." names \
      * are no ONNX op_type, and rt_op_from_name never returns them */ \
     X(LINEAR, "infd.Linear", rt_infer_linear)                     \
@@ -83,8 +86,17 @@ struct rt_node;
     X(SKIP_LAYER_NORM, "infd.SkipLayerNorm", rt_infer_skip_layernorm) \
     X(ATTENTION, "infd.Attention", rt_infer_attention)            \
     X(FUSED_ELEMENTWISE, "infd.FusedElementwise", rt_infer_fused_elementwise) \
-    /* tensor parallelism (parallel/tp_shard.c inserts it; rt_fused.h) */ \
-    X(ALL_REDUCE, "infd.AllReduce", rt_infer_all_reduce)
+    X(EMBEDDING, "infd.Embedding", rt_infer_embedding)            \
+    /* INT8 forms of Linear and Attention (rt_compress_quant.c creates them; rt_op_quant.c, \
+     * rt_fused.h) */                                              \
+    X(QLINEAR, "infd.QLinear", rt_infer_qlinear)                  \
+    X(QATTENTION, "infd.QAttention", rt_infer_qattention)         \
+    /* Linear with a pruned weight held sparse (rt_compress_prune.c; rt_sparse.h) */ \
+    X(SPARSE_LINEAR, "infd.SparseLinear", rt_infer_sparse_linear) \
+    /* tensor parallelism (parallel/tp_shard.c inserts them; rt_fused.h) */ \
+    X(ALL_REDUCE, "infd.AllReduce", rt_infer_all_reduce)          \
+    X(ALL_GATHER, "infd.AllGather", rt_infer_all_gather)          \
+    X(VOCAB_GATHER, "infd.VocabGather", rt_infer_vocab_gather)
 
 typedef enum {
 #define RT_OP_ENUM(e, name, infer) RT_OP_##e,

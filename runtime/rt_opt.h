@@ -1,4 +1,5 @@
-/* rt_opt.h: what the optimizer's passes share (internal to rt_opt*.c and rt_optimize.c):
+/* rt_opt.h: what the optimizer's passes share (internal to rt_opt*.c and rt_optimize.c,
+ * and to the compression passes, rt_compress*.c, which edit graphs the same way):
  * the pass context with its def-use index, graph editing, static value information and
  * the pattern matcher.
  *
@@ -94,6 +95,10 @@ bool rt_opt_attr_strings(rt_attr *a, const char *name, const char *const *v, int
 bool rt_opt_attr_copy(rt_attr *a, const rt_attr *src);
 /* Frees n attributes and the array (for rewrites that fail before handing them over). */
 void rt_opt_attrs_free(rt_attr *attrs, int n);
+/* Deep copies of node n's attributes but the one named skip (NULL: all), in a new array
+ * with room for `room` more after them; *n_out is how many were copied. NULL when out of
+ * memory. For a rewrite that keeps a node's attributes (the caller frees or hands over). */
+rt_attr *rt_opt_attrs_copy_except(const rt_node *n, const char *skip, int room, int *n_out);
 
 /* Infers node's outputs and runs its CPU kernel on the host tensors in[]; the outputs are
  * new tensors the caller frees. */
@@ -124,6 +129,20 @@ rt_shape rt_opt_probe_shape(const rt_opt *o, const rt_shape *s, int run);
  * (a Clip with bounds that are not constant F32 scalars). rt_opt_fuse_linear.c */
 struct rt_act;
 bool rt_opt_activation(const rt_opt *o, const rt_node *n, struct rt_act *act);
+
+/* ---- QDQ weights (rt_opt_fuse_qdq.c) ---- */
+
+/* The DequantizeLinear node producing v when v is a constant 2-D INT8 weight dequantized
+ * (per tensor, or per output channel: axis 1 of a (K, N) weight, 0 of an (N, K) one when
+ * trans_b; zero point 0, or 128 for UINT8) that infd.QLinear can hold; else -1. */
+int rt_opt_qdq_weight(const rt_opt *o, int v, bool trans_b);
+/* Whether DequantizeLinear node n makes such a weight for the one MatMul or Gemm that
+ * reads it (constant folding leaves it to the Linear rewrite). */
+bool rt_opt_qdq_kept(const rt_opt *o, const rt_node *n);
+/* Overwrites node `at` with infd.QLinear(x, W, S, bias?) in weight-only mode computing
+ * y, W and S made from DequantizeLinear node dq (rt_opt_qdq_weight). */
+rt_status rt_opt_replace_qlinear(rt_opt *o, int at, int dq, bool trans_b, int x, int bias,
+                                 int y, rt_error *err);
 
 /* ---- the passes ---- */
 

@@ -88,10 +88,11 @@ static void make_consts(rt_opt *o, int i, rt_tensor **outs)
 }
 
 /* Whether node i can be computed at load: all inputs constant, a deterministic op, and
- * outputs (already inferred) that do not blow up the model. */
+ * outputs (already inferred) that do not blow up the model; not the dequantization of a
+ * weight that the Linear rewrite keeps as INT8 (rt_opt_fuse_qdq.c). */
 static bool foldable(const rt_opt *o, const rt_node *n)
 {
-    if (n->op == RT_OP_DROPOUT)
+    if (n->op == RT_OP_DROPOUT || rt_opt_qdq_kept(o, n))
         return false;
     size_t in_bytes = 0, out_bytes = 0;
     for (int k = 0; k < n->n_inputs; k++) {

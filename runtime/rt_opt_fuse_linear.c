@@ -1,9 +1,10 @@
 /* rt_opt_fuse_linear.c: fusions around matrix products and convolutions:
  *   - MatMul by a constant 2-D weight, with the Add of a bias that follows, and Gemm with a
- *     constant B and a bias-shaped C -> infd.Linear;
+ *     constant B and a bias-shaped C -> infd.Linear (infd.QLinear when the weight is a QDQ
+ *     model's dequantized INT8 constant, rt_opt_fuse_qdq.c);
  *   - inference BatchNormalization after a Conv or Linear -> folded into its weights;
- *   - Linear or Conv followed by Relu, LeakyRelu, Sigmoid, Tanh, Clip or Gelu -> one
- *     Linear or infd.FusedConv applying the activation to its output. */
+ *   - Linear (or QLinear) or Conv followed by Relu, LeakyRelu, Sigmoid, Tanh, Clip or Gelu
+ *     -> one Linear (QLinear) or infd.FusedConv applying the activation to its output. */
 #include <math.h>
 #include <float.h>
 #include <stdlib.h>
@@ -41,9 +42,10 @@ static rt_status try_matmul(rt_opt *o, int i, bool *done, rt_error *err)
     const rt_node *n = &o->g->nodes[i];
     int a = n->inputs[0], w = n->inputs[1], y = n->outputs[0];
     const rt_opt_info *yi = rt_opt_get_info(o, y);
-    if (!rt_opt_is_f32(o, a) || !const_f32(o, w, 2) || yi->shape.rank < 1)
+    int dq = const_f32(o, w, 2) ? -1 : rt_opt_qdq_weight(o, w, false);
+    if (!rt_opt_is_f32(o, a) || (dq < 0 && !const_f32(o, w, 2)) || yi->shape.rank < 1)
         return RT_OK;
-    int64_t cols = rt_opt_const(o, w)->shape.dims[1];
+    int64_t cols = rt_opt_get_info(o, w)->shape.dims[1];
     int root = i, bias = -1, c = rt_opt_single_consumer(o, y);
     if (c >= 0 && o->g->nodes[c].op == RT_OP_ADD && o->g->nodes[c].n_inputs == 2) {
         const rt_node *add = &o->g->nodes[c];
@@ -57,8 +59,10 @@ static rt_status try_matmul(rt_opt *o, int i, bool *done, rt_error *err)
     int in[3] = {a, w, bias};
     if (root != i)
         rt_opt_kill(o, i);
-    o->rep->rewrites[RT_OPT_LINEAR]++;
     *done = true;
+    if (dq >= 0)
+        return rt_opt_replace_qlinear(o, root, dq, false, a, bias, y, err);
+    o->rep->rewrites[RT_OPT_LINEAR]++;
     return rt_opt_replace_node(o, root, RT_OP_LINEAR, in, bias >= 0 ? 3 : 2, &y, 1, NULL, 0, err);
 }
 
@@ -67,21 +71,28 @@ static rt_status try_gemm(rt_opt *o, int i, bool *done, rt_error *err)
     const rt_node *n = &o->g->nodes[i];
     int a = n->inputs[0], w = n->inputs[1], c = rt_node_input(n, 2);
     bool tb = rt_node_attr_int(n, "transB", 0) != 0;
+    int dq = const_f32(o, w, 2) ? -1 : rt_opt_qdq_weight(o, w, tb);
     if (rt_node_attr_int(n, "transA", 0) != 0 || rt_node_attr_float(n, "alpha", 1.0f) != 1.0f ||
-        !rt_opt_is_f32(o, a) || rt_opt_get_info(o, a)->shape.rank != 2 || !const_f32(o, w, 2))
+        !rt_opt_is_f32(o, a) || rt_opt_get_info(o, a)->shape.rank != 2 ||
+        (dq < 0 && !const_f32(o, w, 2)))
         return RT_OK;
     float beta = rt_node_attr_float(n, "beta", 1.0f);
-    int64_t cols = rt_opt_const(o, w)->shape.dims[tb ? 0 : 1];
+    int64_t cols = rt_opt_get_info(o, w)->shape.dims[tb ? 0 : 1];
     if (beta == 0)
         c = -1;
     else if (c >= 0 && (beta != 1.0f || !bias_like(o, c, cols, 2)))
         return RT_OK;
+    int y = n->outputs[0];
+    if (dq >= 0) {
+        *done = true;
+        return rt_opt_replace_qlinear(o, i, dq, tb, a, c, y, err);
+    }
     rt_attr *attrs = calloc(1, sizeof *attrs);
     if (!attrs || !rt_opt_attr_int(&attrs[0], "trans_b", tb)) {
         rt_opt_attrs_free(attrs, 1);
         return nomem(err);
     }
-    int in[3] = {a, w, c}, y = n->outputs[0];
+    int in[3] = {a, w, c};
     o->rep->rewrites[RT_OPT_LINEAR]++;
     *done = true;
     return rt_opt_replace_node(o, i, RT_OP_LINEAR, in, c >= 0 ? 3 : 2, &y, 1, attrs, 1, err);
@@ -303,8 +314,8 @@ static rt_status try_activation(rt_opt *o, int i, bool *done, rt_error *err)
         !rt_opt_activation(o, n, &act))
         return RT_OK;
     const rt_node *pn = &o->g->nodes[p];
-    bool linear = pn->op == RT_OP_LINEAR;
-    if ((!linear && pn->op != RT_OP_CONV) || pn->n_inputs < 2)
+    bool linear = pn->op == RT_OP_LINEAR || pn->op == RT_OP_QLINEAR;
+    if ((!linear && pn->op != RT_OP_CONV) || pn->n_inputs < 2 || pn->n_inputs > 4)
         return RT_OK;
     if (linear && (rt_act_get(pn, &prev, &scratch) != RT_OK || prev.kind != RT_ACT_NONE))
         return RT_OK;
@@ -312,13 +323,15 @@ static rt_status try_activation(rt_opt *o, int i, bool *done, rt_error *err)
     rt_attr *attrs = with_activation(pn, &act, &n_attrs);
     if (!attrs)
         return nomem(err);
-    int y = n->outputs[0];
-    int in[3] = {pn->inputs[0], pn->inputs[1], rt_node_input(pn, 2)};
+    int y = n->outputs[0], n_in = pn->n_inputs, in[4];
+    memcpy(in, pn->inputs, sizeof *in * (size_t)n_in);
+    while (n_in > 2 && in[n_in - 1] < 0) /* an omitted trailing bias */
+        n_in--;
     rt_opt_kill(o, i);
     o->rep->rewrites[linear ? RT_OPT_LINEAR_ACTIVATION : RT_OPT_CONV_ACTIVATION]++;
     *done = true;
-    return rt_opt_replace_node(o, p, linear ? RT_OP_LINEAR : RT_OP_FUSED_CONV, in,
-                               in[2] >= 0 ? 3 : 2, &y, 1, attrs, n_attrs, err);
+    return rt_opt_replace_node(o, p, linear ? pn->op : RT_OP_FUSED_CONV, in, n_in, &y, 1, attrs,
+                               n_attrs, err);
 }
 
 rt_status rt_opt_pass_activation(rt_opt *o, rt_error *err)

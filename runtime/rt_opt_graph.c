@@ -364,6 +364,19 @@ void rt_opt_attrs_free(rt_attr *attrs, int n)
     free(attrs);
 }
 
+rt_attr *rt_opt_attrs_copy_except(const rt_node *n, const char *skip, int room, int *n_out)
+{
+    rt_attr *attrs = calloc((size_t)(n->n_attrs + room) + 1, sizeof *attrs);
+    *n_out = 0;
+    for (int a = 0; attrs && a < n->n_attrs; a++)
+        if ((!skip || strcmp(n->attrs[a].name, skip) != 0) &&
+            !rt_opt_attr_copy(&attrs[(*n_out)++], &n->attrs[a])) {
+            rt_opt_attrs_free(attrs, *n_out);
+            return NULL;
+        }
+    return attrs;
+}
+
 /* ---- running a kernel at load time ---- */
 
 rt_status rt_opt_run_node(rt_opt *o, const rt_node *node, const rt_tensor *const *in,

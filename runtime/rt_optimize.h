@@ -27,6 +27,7 @@
     X(GELU_ERF, "gelu_erf")                                                           \
     X(GELU_TANH, "gelu_tanh")                                                         \
     X(LINEAR, "linear")                        /* MatMul (+ Add) or Gemm -> Linear */ \
+    X(QDQ_LINEAR, "qdq_linear")                /* ... by a QDQ INT8 weight -> QLinear */ \
     X(BATCHNORM_CONV, "batchnorm_into_conv")                                          \
     X(BATCHNORM_LINEAR, "batchnorm_into_linear")                                      \
     X(ATTENTION, "attention")                                                         \

@@ -21,29 +21,55 @@
 static const char usage[] =
     "usage: infd-run --model PATH.onnx [--input FILE.pb]... [--output-dir DIR]\n"
     "                [--backend cpu|cuda|auto] [--threads N] [--repeat N] [--report]\n"
-    "                [--no-optimize] [--tensor-parallel N] [--version] [--help]\n"
+    "                [--no-optimize] [--tensor-parallel N] [--quantize Q] [--precision P]\n"
+    "                [--prune S] [--low-rank E] [--no-graphs] [--version] [--help]\n"
     "\n"
     "Runs an ONNX model once (or N times after a warm-up with --repeat) on TensorProto inputs.\n"
     "  --model PATH        the .onnx file (external data files are read from its folder)\n"
     "  --input FILE.pb     a serialized TensorProto, one per graph input, in graph order\n"
     "  --output-dir DIR    write DIR/output_<i>.pb for each graph output (created if needed;\n"
     "                      with --repeat, the outputs of the last timed run)\n"
-    "  --backend B         cpu, cuda or auto (default auto: the CPU; the CUDA backend is\n"
-    "                      compiled but its kernels are not implemented yet, so cuda\n"
-    "                      is refused)\n"
+    "  --backend B         cpu, cuda or auto (default auto: cuda when CUDA support is\n"
+    "                      compiled in, a device is visible and it has every op of the\n"
+    "                      model, else the CPU)\n"
     "  --threads N         CPU worker threads (default: all cores)\n"
     "  --repeat N          after one warm-up run, run N times and print\n"
     "                      'latency_ms min=.. median=.. max=..'\n"
     "  --report            print a JSON report as the last line of stdout: nodes by op,\n"
     "                      nodes_before / nodes_after the optimizer, fusions (rewrites by\n"
-    "                      pattern), activation bytes with and without memory planning;\n"
+    "                      pattern), weight_bytes as executed, compression (below),\n"
+    "                      activation bytes with and without memory planning, and on\n"
+    "                      cuda \"launches\": kernel launches per inference run node by\n"
+    "                      node (eager), those of the last run (1 when it replayed a\n"
+    "                      CUDA Graph, which --repeat 2 or more reaches) and graph_replay;\n"
     "                      without inputs the model is planned with zero inputs (dynamic\n"
     "                      dims = 1) instead of run\n"
     "  --no-optimize       run the graph as loaded, without the graph optimizer\n"
     "  --tensor-parallel N split the model over N CPU ranks (threads of this process;\n"
     "                      --threads is then per rank); --report adds\n"
-    "                      tensor_parallel_size, weight_bytes per rank and\n"
-    "                      allreduce_per_forward\n"
+    "                      tensor_parallel_size, weight_bytes_per_rank,\n"
+    "                      allreduce_per_forward, allgather_per_forward and sharded\n"
+    "                      (blocks split: attention, mlp, embedding, lm_head, and\n"
+    "                      vocab_replicated: vocabulary layers left whole)\n"
+    "  --quantize Q        int8-weight-only (INT8 weights with per-output-channel scales,\n"
+    "                      FP32 activations) or int8 (dynamic W8A8: activations quantized\n"
+    "                      per row at run time, INT32 accumulation) for the Linear and\n"
+    "                      Attention weights large enough to gain, and embedding tables\n"
+    "  --precision P       fp32 (default), fp16 or bf16: the remaining F32 weights stored in\n"
+    "                      half precision, computed in FP32; on cuda also the GEMMs'\n"
+    "                      precision (FP32 accumulation), where tf32 runs F32 GEMMs on the\n"
+    "                      TF32 tensor cores (on the CPU tf32 computes as fp32)\n"
+    "  --no-graphs         cuda: run node by node, never record and replay CUDA Graphs\n"
+    "  --prune S           a sparsity such as 0.5 (that share of the smallest weights of each\n"
+    "                      Linear, Attention, MatMul and Gemm weight set to zero; a Linear of\n"
+    "                      65536 weights or more pruned to 0.8 or more runs a sparse kernel)\n"
+    "                      or 2:4 (two zeros in every four along the reduction dim; dense\n"
+    "                      kernels on the CPU)\n"
+    "  --low-rank E        factor Linear weights W ~ U V keeping energy E of the singular\n"
+    "                      values (such as 0.95), where that saves FLOPs\n"
+    "                      (compression runs after the optimizer, in the order low-rank,\n"
+    "                      prune, quantize, precision; --report's \"compression\" gives the\n"
+    "                      weight bytes before and after and the technique per node)\n"
     "  --version           print version, backends and visible devices\n"
     "infd-run --plan ...   plans a language model's memory per device from its Hugging\n"
     "                      Face config.json (see infd-run --plan --help)\n"
@@ -86,7 +112,12 @@ static int parse_args(int argc, char **argv, run_args *a)
         {"report", no_argument, 0, 'R'},        {"version", no_argument, 0, 'V'},
         {"help", no_argument, 0, 'h'},          {"no-optimize", no_argument, 0, 'O'},
         {"tensor-parallel", required_argument, 0, 'T'},
+        {"quantize", required_argument, 0, 'Q'}, {"precision", required_argument, 0, 'P'},
+        {"prune", required_argument, 0, 'S'},    {"low-rank", required_argument, 0, 'L'},
+        {"no-graphs", no_argument, 0, 'G'},
         {0, 0, 0, 0}};
+    rt_error perr;
+    rt_compress_options *co = &a->opts.compress;
     memset(a, 0, sizeof *a);
     rt_session_options_init(&a->opts);
     opterr = 0;
@@ -118,6 +149,23 @@ static int parse_args(int argc, char **argv, run_args *a)
                 return fail(2, "--tensor-parallel takes a positive number, not '%s'", optarg);
             break;
         case 'O': a->opts.no_optimize = true; break;
+        case 'G': a->opts.no_graphs = true; break;
+        case 'Q':
+            if (!rt_quant_parse(optarg, &co->quantize, &perr))
+                return fail(2, "--%s", perr.text);
+            break;
+        case 'P':
+            if (!rt_precision_parse(optarg, &co->precision, &perr))
+                return fail(2, "--%s", perr.text);
+            break;
+        case 'S':
+            if (!rt_prune_parse(optarg, &co->prune, &co->prune_sparsity, &perr))
+                return fail(2, "--%s", perr.text);
+            break;
+        case 'L':
+            if (!rt_low_rank_parse(optarg, &co->low_rank_energy, &perr))
+                return fail(2, "--%s", perr.text);
+            break;
         case 'V': rt_build_info_print(stdout, "infd-run"); return 0;
         case 'h': fputs(usage, stdout); return 0;
         default:
@@ -130,6 +178,8 @@ static int parse_args(int argc, char **argv, run_args *a)
         return fail(2, "%s", "--model is required (see --help)");
     if (a->tensor_parallel && a->opts.no_optimize)
         return fail(2, "%s", "--tensor-parallel shards the optimized graph: drop --no-optimize");
+    if (rt_compress_options_active(co) && a->opts.no_optimize)
+        return fail(2, "%s", "compression rewrites the optimized graph: drop --no-optimize");
     return -1;
 }
 
@@ -162,6 +212,23 @@ static rt_status write_outputs(const rt_session *s, const char *dir, rt_tensor *
     return RT_OK;
 }
 
+/* The report's "compression" object: weight bytes before and after, and per node the
+ * technique applied. */
+static json_t *compression_json(const rt_compress_report *c)
+{
+    json_t *nodes = json_array();
+    for (int i = 0; i < c->n_entries; i++) {
+        const rt_compress_entry *e = &c->entries[i];
+        json_array_append_new(nodes, json_pack("{s:s, s:s, s:I, s:I}", "node", e->node,
+                                               "technique", e->technique, "bytes_before",
+                                               (json_int_t)e->bytes_before, "bytes_after",
+                                               (json_int_t)e->bytes_after));
+    }
+    return json_pack("{s:I, s:I, s:o}", "weight_bytes_before",
+                     (json_int_t)c->weight_bytes_before, "weight_bytes_after",
+                     (json_int_t)c->weight_bytes_after, "nodes", nodes);
+}
+
 /* tp (NULL without tensor parallelism): s is its rank 0, and the report adds the ranks */
 static void print_report(const rt_session *s, tp_session *tp, const double *lat, int n_lat)
 {
@@ -184,6 +251,12 @@ static void print_report(const rt_session *s, tp_session *tp, const double *lat,
                           "fusions", fusions, "weight_bytes", (json_int_t)st.weight_bytes,
                           "peak_activation_bytes", (json_int_t)st.peak_activation_bytes,
                           "unplanned_activation_bytes", (json_int_t)st.naive_activation_bytes);
+    json_object_set_new(r, "compression", compression_json(&st.compress));
+    if (st.counts_launches)
+        json_object_set_new(r, "launches",
+                            json_pack("{s:I, s:I, s:b}", "eager", (json_int_t)st.launches_eager,
+                                      "last_run", (json_int_t)st.launches_last, "graph_replay",
+                                      st.replayed_last));
     if (tp) {
         json_t *per_rank = json_array();
         for (int k = 0; k < tp_session_size(tp); k++) {
@@ -193,8 +266,13 @@ static void print_report(const rt_session *s, tp_session *tp, const double *lat,
         }
         json_object_set_new(r, "tensor_parallel_size", json_integer(tp_session_size(tp)));
         json_object_set_new(r, "weight_bytes_per_rank", per_rank);
-        json_object_set_new(r, "allreduce_per_forward",
-                            json_integer(tp_session_shard_report(tp)->all_reduces));
+        const tp_shard_report *sr = tp_session_shard_report(tp);
+        json_object_set_new(r, "allreduce_per_forward", json_integer(sr->all_reduces));
+        json_object_set_new(r, "allgather_per_forward", json_integer(sr->all_gathers));
+        json_object_set_new(r, "sharded",
+                            json_pack("{s:i, s:i, s:i, s:i, s:i}", "attention", sr->attentions,
+                                      "mlp", sr->mlps, "embedding", sr->embeddings, "lm_head",
+                                      sr->lm_heads, "vocab_replicated", sr->vocab_replicated));
     }
     if (n_lat > 0)
         json_object_set_new(r, "latency_ms",

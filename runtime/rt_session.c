@@ -8,17 +8,24 @@
 #include "rt_exec.h"
 #include "rt_onnx.h"
 
+#ifdef INFD_HAVE_CUDA
+#include "cuda_backend.h"
+#include "cuda_device.h"
+#endif
+
 struct rt_session {
     rt_graph *graph;
     rt_backend *backend;
     rt_exec *exec;
     rt_optimize_report optimizer;
+    rt_compress_report compress;
 };
 
 void rt_session_options_init(rt_session_options *opts)
 {
     memset(opts, 0, sizeof *opts);
     opts->backend = RT_BACKEND_AUTO;
+    rt_compress_options_init(&opts->compress);
 }
 
 bool rt_backend_kind_parse(const char *s, rt_backend_kind *kind)
@@ -35,17 +42,56 @@ bool rt_backend_kind_parse(const char *s, rt_backend_kind *kind)
     return false;
 }
 
+/* cuda when asked for, or for auto when a device is visible (device 0; GEMMs in the
+ * compression precision); else the CPU. backend_check may still move auto to the CPU. */
 static rt_backend *backend_create(const rt_session_options *opts, rt_error *err)
 {
-    /* The CUDA backend arrives with its issue; until then cuda is refused by name and auto
-     * means the CPU. */
+#ifdef INFD_HAVE_CUDA
+    if (opts->backend != RT_BACKEND_CPU && cuda_device_count() > 0)
+        return cuda_backend_create(0, opts->compress.precision, !opts->no_graphs, err);
     if (opts->backend == RT_BACKEND_CUDA) {
         rt_error_set(err, RT_ERR_UNSUPPORTED,
-                     "backend 'cuda' is not available in this build: its kernels are not "
-                     "implemented yet (use --backend cpu or auto)");
+                     "backend 'cuda' needs a CUDA device and none is visible (use --backend "
+                     "cpu or auto)");
         return NULL;
     }
+#else
+    if (opts->backend == RT_BACKEND_CUDA) {
+        rt_error_set(err, RT_ERR_UNSUPPORTED,
+                     "backend 'cuda' is not available in this build: CUDA support was not "
+                     "compiled in (nvcc was not found at build time; use --backend cpu or auto)");
+        return NULL;
+    }
+#endif
     return rt_cpu_backend_create(opts->threads, err);
+}
+
+/* The first node the session's backend cannot run, or -1. */
+static int unsupported_node(const rt_session *s)
+{
+    for (int i = 0; i < s->graph->n_nodes; i++)
+        if (!s->backend->vt->supports_op(s->backend, &s->graph->nodes[i]))
+            return i;
+    return -1;
+}
+
+/* Every node must run on the session's backend. With auto, a graph the CUDA backend cannot
+ * run all of (an INT8 model, say) runs on the CPU instead; a backend asked for by name fails
+ * naming the node. */
+static rt_status backend_check(rt_session *s, const rt_session_options *opts, rt_error *err)
+{
+    int i = unsupported_node(s);
+    if (i >= 0 && opts->backend == RT_BACKEND_AUTO && !rt_backend_is_host(s->backend)) {
+        rt_backend_free(s->backend);
+        if (!(s->backend = rt_cpu_backend_create(opts->threads, err)))
+            return err ? err->status : RT_ERR_NOMEM;
+        i = unsupported_node(s);
+    }
+    if (i < 0)
+        return RT_OK;
+    const rt_node *n = &s->graph->nodes[i];
+    return rt_error_set(err, RT_ERR_UNSUPPORTED, "backend %s does not support op %s (node '%s')",
+                        s->backend->vt->name, rt_op_name(n->op), n->name);
 }
 
 rt_session *rt_session_create_from_graph(rt_graph *graph, const rt_session_options *opts,
@@ -80,20 +126,27 @@ rt_session *rt_session_create_from_graph(rt_graph *graph, const rt_session_optio
         rt_session_free(s);
         return NULL;
     }
-    for (int i = 0; i < graph->n_nodes; i++)
-        if (!s->backend->vt->supports_op(s->backend, &graph->nodes[i])) {
-            rt_error_set(err, RT_ERR_UNSUPPORTED, "backend %s does not support op %s (node '%s')",
-                         s->backend->vt->name, rt_op_name(graph->nodes[i].op),
-                         graph->nodes[i].name);
+    if (rt_compress_options_active(&opts->compress)) {
+        rt_status st = opts->no_optimize
+                           ? rt_error_set(err, RT_ERR_INVALID_ARG,
+                                          "compression rewrites the optimized graph: it cannot "
+                                          "be combined with no_optimize (--no-optimize)")
+                           : rt_compress(graph, &opts->compress, &s->compress, err);
+        if (st != RT_OK) {
             rt_session_free(s);
             return NULL;
         }
+    }
+    if (backend_check(s, opts, err) != RT_OK) {
+        rt_session_free(s);
+        return NULL;
+    }
     s->exec = rt_exec_create(graph, s->backend, err);
     if (!s->exec) {
         rt_session_free(s);
         return NULL;
     }
-    rt_exec_set_all_reduce(s->exec, opts->all_reduce, opts->all_reduce_arg);
+    rt_exec_set_collectives(s->exec, &opts->collectives);
     return s;
 }
 
@@ -113,6 +166,7 @@ void rt_session_free(rt_session *s)
     rt_exec_free(s->exec);
     rt_backend_free(s->backend);
     rt_graph_free(s->graph);
+    rt_compress_report_free(&s->compress);
     free(s);
 }
 
@@ -156,23 +210,30 @@ static rt_status check_input(const rt_value *v, const rt_tensor *t, rt_error *er
     return RT_OK;
 }
 
-rt_status rt_session_run(rt_session *s, const rt_tensor *const *inputs, int n_inputs,
-                         rt_tensor **outputs, int n_outputs, rt_error *err)
+rt_status rt_session_check_inputs(const rt_session *s, const rt_tensor *const *inputs,
+                                  int n_inputs, rt_error *err)
 {
-    for (int k = 0; k < n_outputs; k++)
-        outputs[k] = NULL;
     if (n_inputs != s->graph->n_inputs)
         return rt_error_set(err, RT_ERR_INVALID_ARG, "the model takes %d inputs, got %d",
                             s->graph->n_inputs, n_inputs);
-    if (n_outputs != s->graph->n_outputs)
-        return rt_error_set(err, RT_ERR_INVALID_ARG, "the model has %d outputs, %d requested",
-                            s->graph->n_outputs, n_outputs);
     for (int i = 0; i < n_inputs; i++) {
         rt_status st = check_input(rt_session_input(s, i), inputs[i], err);
         if (st != RT_OK)
             return st;
     }
-    return rt_exec_run(s->exec, inputs, outputs, err);
+    return RT_OK;
+}
+
+rt_status rt_session_run(rt_session *s, const rt_tensor *const *inputs, int n_inputs,
+                         rt_tensor **outputs, int n_outputs, rt_error *err)
+{
+    for (int k = 0; k < n_outputs; k++)
+        outputs[k] = NULL;
+    if (n_outputs != s->graph->n_outputs)
+        return rt_error_set(err, RT_ERR_INVALID_ARG, "the model has %d outputs, %d requested",
+                            s->graph->n_outputs, n_outputs);
+    rt_status st = rt_session_check_inputs(s, inputs, n_inputs, err);
+    return st != RT_OK ? st : rt_exec_run(s->exec, inputs, outputs, err);
 }
 
 rt_status rt_session_plan_default(rt_session *s, rt_error *err)
@@ -212,10 +273,11 @@ void rt_session_get_stats(const rt_session *s, rt_session_stats *st)
     st->n_nodes = s->graph->n_nodes;
     for (int i = 0; i < s->graph->n_nodes; i++)
         st->nodes_by_op[s->graph->nodes[i].op]++;
-    for (int v = 0; v < s->graph->n_values; v++)
-        if (s->graph->values[v].kind == RT_VALUE_WEIGHT && s->graph->values[v].data)
-            st->weight_bytes += rt_tensor_nbytes(s->graph->values[v].data);
+    st->weight_bytes = rt_compress_weight_bytes(s->graph);
     rt_exec_memory(s->exec, &st->peak_activation_bytes, &st->naive_activation_bytes,
                    &st->n_plans);
     st->optimizer = s->optimizer;
+    st->compress = s->compress;
+    st->counts_launches = s->backend->vt->launches != NULL;
+    rt_exec_launches(s->exec, &st->launches_eager, &st->launches_last, &st->replayed_last);
 }

@@ -13,6 +13,7 @@
 #include <stddef.h>
 
 #include "rt_backend.h"
+#include "rt_compress.h"
 #include "rt_graph.h"
 #include "rt_optimize.h"
 #include "rt_status.h"
@@ -28,10 +29,13 @@ typedef struct rt_session_options {
     rt_backend_kind backend;
     int threads;      /* CPU worker threads; 0 = all cores */
     bool no_optimize; /* run the graph as loaded, without the optimizer (rt_optimize.h) */
-    /* infd.AllReduce's collective, for one rank of a tensor-parallel group
-     * (parallel/tp_session.h); NULL otherwise */
-    rt_all_reduce_fn all_reduce;
-    void *all_reduce_arg;
+    /* the collectives of infd.AllReduce and infd.AllGather, for one rank of a
+     * tensor-parallel group (parallel/tp_session.h); all NULL otherwise */
+    rt_collectives collectives;
+    /* compression applied after the optimizer (rt_compress.h); all off by default, and
+     * refused with no_optimize. Its precision is also the CUDA backend's GEMM precision. */
+    rt_compress_options compress;
+    bool no_graphs;   /* CUDA backend: run node by node, never record CUDA Graphs */
 } rt_session_options;
 
 void rt_session_options_init(rt_session_options *opts);
@@ -56,6 +60,11 @@ const rt_value *rt_session_input(const rt_session *s, int i);
 const rt_value *rt_session_output(const rt_session *s, int i);
 const char *rt_session_backend_name(const rt_session *s);
 
+/* Checks inputs against the graph's declarations as rt_session_run does (count, dtype,
+ * rank, fixed dims) without running anything. */
+rt_status rt_session_check_inputs(const rt_session *s, const rt_tensor *const *inputs,
+                                  int n_inputs, rt_error *err);
+
 /* Runs the model. inputs[i] feeds graph input i (host tensors; dtype and rank must match,
  * fixed dims must match). On success outputs[0..n_outputs) receive new host tensors the
  * caller frees; on failure they are left NULL. */
@@ -75,6 +84,13 @@ typedef struct rt_session_stats {
     size_t naive_activation_bytes;  /* sum of all intermediate sizes of that plan (no reuse) */
     int n_plans;                    /* input-shape plans cached */
     rt_optimize_report optimizer;   /* nodes before and after, rewrites (none if not run) */
+    rt_compress_report compress;    /* what compression did (borrowed from the session: its
+                                     * entries live as long as the session) */
+    /* backends that count launches (cuda): kernel launches of one inference run node by
+     * node, launches of the last run (1 when it replayed a CUDA Graph), and whether it did */
+    bool counts_launches;
+    uint64_t launches_eager, launches_last;
+    bool replayed_last;
 } rt_session_stats;
 
 void rt_session_get_stats(const rt_session *s, rt_session_stats *stats);

@@ -60,6 +60,15 @@ rt_shape rt_shape_make(int rank, const int64_t *dims)
     return s;
 }
 
+void rt_strides_contiguous(const rt_shape *shape, int64_t *strides)
+{
+    int64_t s = 1;
+    for (int k = shape->rank - 1; k >= 0; k--) {
+        strides[k] = s;
+        s *= shape->dims[k];
+    }
+}
+
 int64_t rt_tensor_numel(const rt_tensor *t)
 {
     return rt_shape_numel(&t->shape);

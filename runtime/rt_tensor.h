@@ -49,6 +49,8 @@ bool rt_shape_equal(const rt_shape *a, const rt_shape *b);
 /* Writes "[2,3,-1]" into buf (always NUL-terminated); returns buf. */
 const char *rt_shape_str(const rt_shape *s, char *buf, size_t size);
 rt_shape rt_shape_make(int rank, const int64_t *dims);
+/* Row-major strides (in elements) of a contiguous tensor of this shape. */
+void rt_strides_contiguous(const rt_shape *shape, int64_t *strides);
 
 /* New tensor owning zeroed host memory for the shape (no element may be negative).
  * Returns NULL and sets err on overflow or allocation failure. Caller frees. */

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "rt_onnx.h"
+#include "rt_path.h"
 #include "rt_tensorproto_internal.h"
 
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
@@ -168,49 +169,15 @@ static bool parse_size(const char *s, int64_t *out)
     return true;
 }
 
-/* A location is safe when it is relative and has no ".." component. */
-static bool location_is_safe(const char *loc)
-{
-    if (!*loc || loc[0] == '/')
-        return false;
-    for (const char *p = loc; *p;) {
-        size_t n = strcspn(p, "/");
-        if (n == 2 && p[0] == '.' && p[1] == '.')
-            return false;
-        p += n;
-        p += *p == '/';
-    }
-    return true;
-}
-
 /* Opens location under base_dir for reading, refusing paths (symlinks included) that
  * resolve outside base_dir. Returns the fd or -1 with err set. */
 static int open_inside(const char *base_dir, const char *loc, rt_error *err)
 {
-    if (!location_is_safe(loc)) {
-        rt_error_set(err, RT_ERR_MODEL, "external data location '%s' must be a relative "
-                     "path inside the model directory", loc);
-        return -1;
-    }
-    char *joined = NULL, *real_base = realpath(base_dir, NULL), *real = NULL;
+    char *real = rt_path_resolve_inside(base_dir, loc, "external data file", err);
     int fd = -1;
-    if (!real_base) {
-        rt_error_set(err, RT_ERR_IO, "model directory '%s': %s", base_dir, strerror(errno));
-    } else if (asprintf(&joined, "%s/%s", real_base, loc) < 0) {
-        joined = NULL;
-        rt_error_set(err, RT_ERR_NOMEM, "out of memory");
-    } else if (!(real = realpath(joined, NULL))) {
+    if (real && (fd = open(real, O_RDONLY | O_CLOEXEC)) < 0)
         rt_error_set(err, RT_ERR_IO, "external data file '%s': %s", loc, strerror(errno));
-    } else if (strncmp(real, real_base, strlen(real_base)) != 0 ||
-               (real[strlen(real_base)] != '/' && strcmp(real_base, "/") != 0)) {
-        rt_error_set(err, RT_ERR_MODEL, "external data file '%s' resolves outside the model "
-                     "directory", loc);
-    } else if ((fd = open(real, O_RDONLY | O_CLOEXEC)) < 0) {
-        rt_error_set(err, RT_ERR_IO, "external data file '%s': %s", loc, strerror(errno));
-    }
     free(real);
-    free(joined);
-    free(real_base);
     return fd;
 }
 

@@ -6,12 +6,14 @@ Also defines Spambase's fixed split (data/spambase/README.md: data row i is TEST
 i % 5 == 0), shared with train_spam.py.
 
 Usage: .venv/bin/python scripts/eval_spam.py [--model M.onnx] [--runner build/infd-run]
-       [--data CSV] [--min 0.94] [--max-diff 1e-5]
+       [--data CSV] [--min 0.94] [--max-diff 1e-5] [--run-args "--prune 0.5"]
+(--run-args: more infd-run flags, such as a compression, split like a shell would)
 Exit status: 0 when accuracy >= --min and the max abs difference <= --max-diff, else 1.
 """
 import argparse
 import csv
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -43,14 +45,14 @@ def load_split(path=DATA):
     return split[False] + split[True]
 
 
-def run_infd(runner, model, x):
-    """Runs x through `runner --model model` and returns its first output."""
+def run_infd(runner, model, x, extra=()):
+    """Runs x through `runner --model model [extra...]` and returns its first output."""
     with tempfile.TemporaryDirectory(prefix="eval_spam.") as tmp:
         in_path = os.path.join(tmp, "X.pb")
         with open(in_path, "wb") as f:
             f.write(numpy_helper.from_array(x, name="features").SerializeToString())
         out_dir = os.path.join(tmp, "out")
-        cmd = [runner, "--model", model, "--input", in_path, "--output-dir", out_dir]
+        cmd = [runner, "--model", model, "--input", in_path, "--output-dir", out_dir, *extra]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             raise RuntimeError(f"{' '.join(cmd)} exited with {proc.returncode}: "
@@ -66,12 +68,13 @@ def run_ort(model, x):
     return session.run(None, {session.get_inputs()[0].name: x})[0]
 
 
-def evaluate(model=MODEL, runner=RUNNER, data=DATA):
-    """Returns infd and onnxruntime TEST accuracies and their max abs probability difference."""
+def evaluate(model=MODEL, runner=RUNNER, data=DATA, extra=()):
+    """Returns infd (run with the infd-run flags extra) and onnxruntime TEST accuracies and
+    their max abs probability difference."""
     _, _, test_x, test_y = load_split(data)
     x = np.array(test_x, dtype=np.float32)
     y = np.array(test_y, dtype=np.float32).reshape(-1, 1)
-    infd = run_infd(runner, model, x)
+    infd = run_infd(runner, model, x, extra)
     ort = run_ort(model, x)
     if infd.shape != y.shape or infd.dtype != np.float32:
         raise RuntimeError(f"infd-run output is {infd.dtype} {infd.shape}, "
@@ -92,9 +95,12 @@ def main():
     ap.add_argument("--min", type=float, default=0.94, help="minimum TEST accuracy")
     ap.add_argument("--max-diff", type=float, default=1e-5,
                     help="maximum abs difference from onnxruntime")
+    ap.add_argument("--run-args", default="",
+                    help="more infd-run flags, e.g. \"--prune 0.5\" (a compressed model "
+                         "differs from onnxruntime: raise --max-diff)")
     args = ap.parse_args()
 
-    r = evaluate(args.model, args.runner, args.data)
+    r = evaluate(args.model, args.runner, args.data, shlex.split(args.run_args))
     print(f"TEST accuracy on {r['rows']} rows: infd-run {r['accuracy_infd']:.4f}, "
           f"onnxruntime {r['accuracy_ort']:.4f}; "
           f"max abs difference {r['max_abs_diff']:.3g}", flush=True)

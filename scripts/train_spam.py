@@ -50,16 +50,16 @@ from eval_spam import DATA, MODEL, N_FEATURES, load_split  # noqa: E402 (after t
 class SpamNet(torch.nn.Module):
     """log1p, standardisation, MLP, sigmoid: raw features in, spam probability out."""
 
-    def __init__(self, mean, std):
+    def __init__(self, mean, std, hidden=HIDDEN, dropout=DROPOUT):
         super().__init__()
         # Buffers become initializers in the ONNX graph (no Constant nodes).
         self.register_buffer("one", torch.ones(1))
         self.register_buffer("mean", mean)
         self.register_buffer("std", std)
-        sizes = (N_FEATURES,) + HIDDEN
+        sizes = (N_FEATURES,) + tuple(hidden)
         layers = []
         for n_in, n_out in zip(sizes, sizes[1:]):
-            layers += [torch.nn.Linear(n_in, n_out), torch.nn.ReLU(), torch.nn.Dropout(DROPOUT)]
+            layers += [torch.nn.Linear(n_in, n_out), torch.nn.ReLU(), torch.nn.Dropout(dropout)]
         layers.append(torch.nn.Linear(sizes[-1], 1))
         self.mlp = torch.nn.Sequential(*layers)
 
@@ -74,12 +74,13 @@ def accuracy(probs, y):
     return ((probs >= 0.5).float() == y).float().mean().item()
 
 
-def train(x, y):
+def train(x, y, hidden=HIDDEN, dropout=DROPOUT):
     """AdamW with a cosine learning-rate schedule; the returned weights are the average over
     the second half of the epochs, which varies less with the seed than early stopping on a
-    small validation slice (chosen by 4-fold cross-validation on TRAIN)."""
+    small validation slice (chosen by 4-fold cross-validation on TRAIN). y may hold soft
+    targets in [0, 1] (distill_spam.py trains on a teacher's probabilities)."""
     logs = torch.log(x + 1)
-    model = SpamNet(logs.mean(0), logs.std(0))
+    model = SpamNet(logs.mean(0), logs.std(0), hidden, dropout)
     opt = torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=WEIGHT_DECAY)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, EPOCHS)
     averaged = torch.optim.swa_utils.AveragedModel(model)

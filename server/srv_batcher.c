@@ -161,8 +161,12 @@ static void execute(srv_instance *inst, srv_request **reqs, int n, int64_t rows)
     } else if (ok) {
         ok = split_outputs(b, reqs, n, rows, outs, &err);
     }
+    /* a request that ran alone and whose input the model refused (an index out of range)
+     * is the client's error */
+    bool refused = !ran && n == 1 && err.status == RT_ERR_INVALID_ARG;
     for (int k = 0; !ok && k < n; k++)
-        srv_request_fail(reqs[k], 500, SRV_FAIL_BACKEND, "inference failed: %s", err.text);
+        srv_request_fail(reqs[k], refused ? 400 : 500, refused ? SRV_FAIL_OTHER : SRV_FAIL_BACKEND,
+                         "inference failed: %s", err.text);
     for (int i = 0; owned && i < b->n_inputs; i++)
         rt_tensor_free(owned[i]);
     for (int j = 0; outs && j < b->n_outputs; j++)

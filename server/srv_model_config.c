@@ -80,6 +80,21 @@ static rt_status dup_string(json_t *obj, const char *key, char **out, rt_error *
     return *out ? RT_OK : rt_error_set(err, RT_ERR_NOMEM, "out of memory");
 }
 
+rt_status srv_json_only_keys(json_t *obj, const char *const *allowed, const char *what,
+                             rt_error *err)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach(obj, key, v) {
+        bool ok = false;
+        for (int i = 0; allowed[i] && !ok; i++)
+            ok = strcmp(key, allowed[i]) == 0;
+        if (!ok)
+            return rt_error_set(err, RT_ERR_INVALID_ARG, "%s: unknown field '%s'", what, key);
+    }
+    return RT_OK;
+}
+
 static rt_status parse_ios(json_t *root, const char *key, srv_io **ios, int *n, rt_error *err)
 {
     json_t *arr = json_object_get(root, key);
@@ -204,13 +219,97 @@ static rt_status parse_instances(srv_model_config *cfg, json_t *root, rt_error *
     return RT_OK;
 }
 
+/* infd.compression: {"precision", "quantize", "prune", "low_rank"} with the values
+ * rt_compress.h parses; prune and low_rank may also be JSON numbers. */
+static rt_status parse_compression(rt_compress_options *o, json_t *infd, rt_error *err)
+{
+    static const char *const keys[] = {"precision", "quantize", "prune", "low_rank", NULL};
+    json_t *c = json_object_get(infd, "compression");
+    if (!c)
+        return RT_OK;
+    if (!json_is_object(c))
+        return rt_error_set(err, RT_ERR_INVALID_ARG, "infd.compression must be an object");
+    rt_status st = srv_json_only_keys(c, keys, "infd.compression", err);
+    for (int k = 0; keys[k] && st == RT_OK; k++) {
+        json_t *v = json_object_get(c, keys[k]);
+        char num[32];
+        const char *text = json_string_value(v);
+        if (!v)
+            continue;
+        if (!text && k >= 2 && json_is_number(v)) {
+            snprintf(num, sizeof num, "%.9g", json_number_value(v));
+            text = num;
+        }
+        if (!text)
+            return rt_error_set(err, RT_ERR_INVALID_ARG, "infd.compression.%s must be a %s",
+                                keys[k], k >= 2 ? "number or a string" : "string");
+        bool ok = k == 0   ? rt_precision_parse(text, &o->precision, err)
+                  : k == 1 ? rt_quant_parse(text, &o->quantize, err)
+                  : k == 2 ? rt_prune_parse(text, &o->prune, &o->prune_sparsity, err)
+                           : rt_low_rank_parse(text, &o->low_rank_energy, err);
+        if (!ok)
+            st = rt_error_prefix(err, "infd.compression: ");
+    }
+    return st;
+}
+
+/* The compression options as config.json writes them (only what differs from off). */
+static void compression_to_json(const rt_compress_options *o, json_t *infd)
+{
+    if (!rt_compress_options_active(o))
+        return;
+    json_t *c = json_object();
+    char num[32];
+    if (o->precision != RT_PRECISION_FP32)
+        json_object_set_new(c, "precision", json_string(rt_precision_name(o->precision)));
+    if (o->quantize != RT_QUANT_NONE)
+        json_object_set_new(c, "quantize", json_string(rt_quant_name(o->quantize)));
+    snprintf(num, sizeof num, "%g", (double)o->prune_sparsity);
+    if (o->prune != RT_PRUNE_NONE)
+        json_object_set_new(c, "prune", json_string(o->prune == RT_PRUNE_2_4 ? "2:4" : num));
+    snprintf(num, sizeof num, "%g", (double)o->low_rank_energy);
+    if (o->low_rank_energy > 0)
+        json_object_set_new(c, "low_rank", json_real(strtod(num, NULL)));
+    json_object_set_new(infd, "compression", c);
+}
+
+/* "parallel": {"tensor_parallel_size": N}: every instance is one model split over N ranks.
+ * With instance_group gpus, they name one device per rank. */
+static rt_status parse_parallel(srv_model_config *cfg, json_t *root, rt_error *err)
+{
+    static const char *const keys[] = {"tensor_parallel_size", NULL};
+    json_t *p = json_object_get(root, "parallel");
+    if (!p)
+        return RT_OK;
+    int64_t n = 1;
+    if (!json_is_object(p))
+        return rt_error_set(err, RT_ERR_INVALID_ARG, "'parallel' must be an object");
+    if (srv_json_only_keys(p, keys, "parallel", err) != RT_OK ||
+        get_int(p, "tensor_parallel_size", 1, SRV_MAX_GPUS, &n, err) != RT_OK)
+        return rt_error_prefix(err, "parallel: ");
+    cfg->tensor_parallel = (int)n;
+    if (cfg->n_gpus && cfg->n_gpus != cfg->tensor_parallel)
+        return rt_error_set(err, RT_ERR_INVALID_ARG, "parallel.tensor_parallel_size is %d but "
+                            "instance_group names %d gpus: name one device per rank",
+                            cfg->tensor_parallel, cfg->n_gpus);
+    for (int i = 0; i < cfg->n_gpus; i++)
+        for (int k = 0; k < i; k++)
+            if (cfg->gpus[k] == cfg->gpus[i])
+                return rt_error_set(err, RT_ERR_INVALID_ARG, "parallel: instance_group names "
+                                    "gpu %d twice (one device cannot host two ranks)",
+                                    cfg->gpus[i]);
+    return RT_OK;
+}
+
 static void config_init(srv_model_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
     cfg->instance_count = 1;
+    cfg->tensor_parallel = 1;
     cfg->num_versions = 1;
     cfg->cpu_threads = -1;
     cfg->optimize = true;
+    rt_compress_options_init(&cfg->compress);
 }
 
 rt_status srv_model_config_default(srv_model_config *cfg, const char *dir_name, rt_error *err)
@@ -250,6 +349,7 @@ rt_status srv_model_config_parse(srv_model_config *cfg, json_t *root, const char
         (st = parse_ios(root, "input", &cfg->inputs, &cfg->n_inputs, err)) ||
         (st = parse_ios(root, "output", &cfg->outputs, &cfg->n_outputs, err)) ||
         (st = parse_batching(cfg, root, err)) || (st = parse_instances(cfg, root, err)) ||
+        (st = parse_parallel(cfg, root, err)) ||
         (st = parse_version_policy(cfg, root, err)))
         return st;
     if (strchr(cfg->default_model_filename, '/') || strstr(cfg->default_model_filename, ".."))
@@ -274,6 +374,12 @@ rt_status srv_model_config_parse(srv_model_config *cfg, json_t *root, const char
             return rt_error_set(err, RT_ERR_INVALID_ARG, "infd: 'optimize' must be true or false");
         if (opt)
             cfg->optimize = json_is_true(opt);
+        if ((st = parse_compression(&cfg->compress, ext, err)) ||
+            (st = srv_guard_config_parse(&cfg->guard, ext, err)))
+            return st;
+        if (!cfg->optimize && rt_compress_options_active(&cfg->compress))
+            return rt_error_set(err, RT_ERR_INVALID_ARG, "infd.compression rewrites the "
+                                "optimized graph: it cannot be combined with infd.optimize false");
         return srv_pipeline_parse(&cfg->pipeline, ext, err);
     }
     return RT_OK;
@@ -420,12 +526,17 @@ json_t *srv_model_config_to_json(const srv_model_config *cfg)
                       int64_string(cfg->default_timeout_us), "allow_timeout_override",
                       cfg->allow_timeout_override, "max_queue_size", (int)cfg->max_queue_size));
     }
+    if (root && cfg->tensor_parallel > 1)
+        json_object_set_new(root, "parallel", json_pack("{s:i}", "tensor_parallel_size",
+                                                        cfg->tensor_parallel));
     json_t *infd = json_object();
     if (cfg->cpu_threads >= 0)
         json_object_set_new(infd, "cpu_threads", json_integer(cfg->cpu_threads));
     if (!cfg->optimize)
         json_object_set_new(infd, "optimize", json_false());
     srv_pipeline_to_json(&cfg->pipeline, infd);
+    compression_to_json(&cfg->compress, infd);
+    srv_guard_config_to_json(&cfg->guard, infd);
     if (root && json_object_size(infd))
         json_object_set(root, "infd", infd);
     json_decref(infd);
@@ -450,5 +561,6 @@ void srv_model_config_free(srv_model_config *cfg)
     free_ios(cfg->outputs, cfg->n_outputs);
     json_decref(cfg->parameters);
     srv_pipeline_free(&cfg->pipeline);
+    srv_guard_config_free(&cfg->guard);
     memset(cfg, 0, sizeof *cfg);
 }

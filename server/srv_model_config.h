@@ -10,8 +10,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "rt_compress.h"
 #include "rt_graph.h"
 #include "rt_status.h"
+#include "srv_guard.h"
 #include "srv_pipeline.h"
 
 #define SRV_MAX_PREFERRED 16
@@ -50,6 +52,7 @@ typedef struct srv_model_config {
     bool instance_gpu;               /* KIND_GPU */
     int n_gpus;
     int gpus[SRV_MAX_GPUS];
+    int tensor_parallel;             /* parallel.tensor_parallel_size: ranks per instance */
     srv_version_policy version_policy;
     int num_versions;                /* LATEST */
     int n_versions;                  /* SPECIFIC */
@@ -58,6 +61,8 @@ typedef struct srv_model_config {
     int cpu_threads;                 /* infd.cpu_threads; -1: the server's default */
     bool optimize;                   /* infd.optimize; false runs the graph as loaded */
     srv_pipeline pipeline;           /* infd.preprocess / infd.postprocess */
+    rt_compress_options compress;    /* infd.compression, for every instance's session */
+    srv_guard_config guard;          /* infd.accuracy_guard */
 } srv_model_config;
 
 /* Parses config.json's object into cfg (initialized here). dir_name is the model's folder
@@ -72,5 +77,10 @@ rt_status srv_model_config_complete(srv_model_config *cfg, const rt_graph *g, rt
 /* New JSON object (Triton's layout). */
 json_t *srv_model_config_to_json(const srv_model_config *cfg);
 void srv_model_config_free(srv_model_config *cfg); /* NULL-safe; frees the contents */
+
+/* For the parsers of the "infd" extension: refuses members of obj not in allowed
+ * (NULL-terminated), so that a typo does not pass silently; `what` names obj. */
+rt_status srv_json_only_keys(json_t *obj, const char *const *allowed, const char *what,
+                             rt_error *err);
 
 #endif

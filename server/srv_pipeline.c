@@ -12,21 +12,6 @@
 
 /* ---- parsing ---- */
 
-/* Refuses members of obj not in allowed (NULL-terminated): a typo must not pass silently. */
-static rt_status only_keys(json_t *obj, const char *const *allowed, const char *what, rt_error *err)
-{
-    const char *key;
-    json_t *v;
-    json_object_foreach(obj, key, v) {
-        bool ok = false;
-        for (int i = 0; allowed[i] && !ok; i++)
-            ok = strcmp(key, allowed[i]) == 0;
-        if (!ok)
-            return rt_error_set(err, RT_ERR_INVALID_ARG, "%s: unknown field '%s'", what, key);
-    }
-    return RT_OK;
-}
-
 /* obj[key] as a non-empty string (a view into obj), or NULL with err set. */
 static const char *need_string(json_t *obj, const char *key, const char *what, rt_error *err)
 {
@@ -42,7 +27,7 @@ static rt_status parse_step(json_t *step, const char *what, const char *kind,
 {
     if (!json_is_object(step))
         return rt_error_set(err, RT_ERR_INVALID_ARG, "%s must be an object", what);
-    rt_status st = only_keys(step, allowed, what, err);
+    rt_status st = srv_json_only_keys(step, allowed, what, err);
     if (st != RT_OK)
         return st;
     const char *k = json_string_value(json_object_get(step, "kind"));
@@ -77,7 +62,7 @@ static rt_status parse_rules(srv_pipeline *p, json_t *post, rt_error *err)
         if (!json_is_object(r) || !json_is_number(min) || !labels[i])
             return rt_error_set(err, RT_ERR_INVALID_ARG,
                                 "infd.postprocess.rules[%d] must be {\"min\": number, \"label\": string}", i);
-        rt_status st = only_keys(r, rule_keys, "infd.postprocess.rules[]", err);
+        rt_status st = srv_json_only_keys(r, rule_keys, "infd.postprocess.rules[]", err);
         if (st != RT_OK)
             return st;
         p->rule_min[i] = json_number_value(min);

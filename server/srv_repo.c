@@ -14,6 +14,8 @@
 #include "srv_buf.h"
 #include "rt_optimize.h"
 #include "srv_log.h"
+#include "srv_tp.h"
+#include "tp_session.h"
 
 typedef enum { ENTRY_READY, ENTRY_UNAVAILABLE } entry_state;
 
@@ -121,6 +123,7 @@ static void model_free(srv_model *m)
 {
     srv_batcher_free(m->batcher);
     rt_session_free(m->first);
+    tp_session_free(m->first_tp);
     srv_stats_destroy(&m->stats);
     srv_model_config_free(&m->cfg);
     free(m->name);
@@ -170,8 +173,10 @@ static rt_status read_config(const char *model_dir, const char *name, srv_model_
 
 
 /* Plans memory with zero inputs (dynamic dims = 1) so the first request does not, and logs
- * what the optimizer did and the activation memory, once per model version at load. */
-static void warm_up_and_log(const char *name, int64_t version, rt_session *s)
+ * what the optimizer and compression did and the activation memory, once per model version
+ * at load. */
+static void warm_up_and_log(const char *name, int64_t version, rt_session *s,
+                            const rt_compress_options *compress)
 {
     rt_error err = {0};
     if (rt_session_plan_default(s, &err) != RT_OK)
@@ -191,6 +196,15 @@ static void warm_up_and_log(const char *name, int64_t version, rt_session *s)
              st.optimizer.nodes_before ? st.optimizer.nodes_before : st.n_nodes, st.n_nodes,
              used ? fusions : "optimizer off or nothing to rewrite", st.weight_bytes,
              st.peak_activation_bytes, st.naive_activation_bytes);
+    if (rt_compress_options_active(compress))
+        SRV_INFO("model '%s' version %lld: compression changed %d node(s): weights %zu -> %zu "
+                 "bytes", name, (long long)version, st.compress.n_entries,
+                 st.compress.weight_bytes_before, st.compress.weight_bytes_after);
+    for (int i = 0; i < st.compress.n_entries; i++)
+        SRV_VERBOSE("model '%s' version %lld: node '%s': %s, %zu -> %zu bytes", name,
+                    (long long)version, st.compress.entries[i].node,
+                    st.compress.entries[i].technique, st.compress.entries[i].bytes_before,
+                    st.compress.entries[i].bytes_after);
 }
 
 static srv_model *model_load(srv_repo *r, const char *name, const char *model_dir, int64_t version,
@@ -220,20 +234,31 @@ static srv_model *model_load(srv_repo *r, const char *name, const char *model_di
         m->opts.backend = r->backend;
         m->opts.threads = m->cfg.cpu_threads >= 0 ? m->cfg.cpu_threads : r->cpu_threads;
         m->opts.no_optimize = !m->cfg.optimize;
-        m->first = rt_session_create(m->path, &m->opts, err);
-        if (!m->first)
+        m->opts.compress = m->cfg.compress;
+        if (m->cfg.tensor_parallel > 1)
+            st = srv_tp_load(m, err);
+        else if (!(m->first = rt_session_create(m->path, &m->opts, err)))
             st = err ? err->status : RT_ERR_IO;
         else
-            warm_up_and_log(name, version, m->first);
+            warm_up_and_log(name, version, m->first, &m->opts.compress);
+    }
+    if (st == RT_OK) {
+        char what[300];
+        srv_strfmt(what, sizeof what, "model '%s' version %lld", name, (long long)version);
+        st = srv_guard_check(&m->cfg.guard, model_dir, m->path, &m->opts, m->first,
+                             m->cfg.max_batch_size, what, err);
     }
     if (st == RT_OK)
-        st = srv_model_config_complete(&m->cfg, rt_session_graph(m->first), err);
+        st = srv_model_config_complete(&m->cfg, m->first ? rt_session_graph(m->first)
+                                                         : srv_tp_graph(m), err);
     if (st == RT_OK && srv_stats_init(&m->stats, (int)(m->cfg.max_batch_size ? m->cfg.max_batch_size : 1)))
         st = rt_error_set(err, RT_ERR_NOMEM, "out of memory");
     if (st == RT_OK) {
         srv_batcher_options bo;
         srv_batcher_options_from_config(&bo, &m->cfg);
-        srv_runner runner = {session_create, session_run, session_destroy, m};
+        srv_runner runner = m->cfg.tensor_parallel > 1
+                                ? srv_tp_runner(m)
+                                : (srv_runner){session_create, session_run, session_destroy, m};
         m->batcher = srv_batcher_create(&bo, &runner, m->cfg.n_inputs, m->cfg.n_graph_outputs,
                                         &m->stats, err);
         if (!m->batcher)

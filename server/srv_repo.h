@@ -27,6 +27,7 @@ typedef struct srv_model {
     char *path;                  /* the ONNX file */
     rt_session_options opts;
     rt_session *first;           /* session made while loading, handed to instance 0 */
+    struct tp_session *first_tp; /* the same for a tensor-parallel model (srv_tp.h) */
     int refs;
     struct srv_repo *repo;       /* whose reaper frees it once the last reference is gone */
     struct srv_model *next_dead; /* in the reaper's queue */

@@ -1,8 +1,10 @@
 """conftest.py: fixtures for the end-to-end tests: a model repository built at test time
 with the onnx package, and infd started on 127.0.0.1 on a free port (INFD_BIN, default
-build/infd), waited for by polling /v2/health/ready with a deadline."""
+build/infd; INFD_BACKEND, when set, its --backend: make test-gpu runs the tests on cuda),
+waited for by polling /v2/health/ready with a deadline."""
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -16,6 +18,7 @@ from onnx import TensorProto, helper
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 INFD_BIN = os.environ.get("INFD_BIN", os.path.join(ROOT, "build", "infd"))
+BACKEND_ARGS = ["--backend", os.environ["INFD_BACKEND"]] if os.environ.get("INFD_BACKEND") else []
 
 # KServe datatype -> (ONNX element type, numpy dtype, Triton config type)
 TYPES = {
@@ -112,6 +115,30 @@ def build_repository(root):
     return root
 
 
+def copy_spam(repo, name, infd_fields):
+    """REPO/NAME: models/spam's ONNX file and config, renamed, with infd_fields added to
+    its "infd" object."""
+    src = os.path.join(ROOT, "models", "spam")
+    dst = os.path.join(repo, name)
+    os.makedirs(os.path.join(dst, "1"))
+    shutil.copy(os.path.join(src, "1", "model.onnx"), os.path.join(dst, "1", "model.onnx"))
+    with open(os.path.join(src, "config.json")) as f:
+        cfg = json.load(f)
+    cfg["name"] = name
+    cfg["infd"].update(infd_fields)
+    write_config(dst, cfg)
+
+
+def spam_probabilities(base, model, x):
+    """A spam model's spam_probability for the feature rows x, over JSON."""
+    body = {"inputs": [{"name": "features", "datatype": "FP32", "shape": list(x.shape),
+                        "data": x.ravel().tolist()}],
+            "outputs": [{"name": "spam_probability"}]}
+    r = requests.post(f"{base}/v2/models/{model}/infer", json=body, timeout=60)
+    assert r.status_code == 200, r.text
+    return np.array(r.json()["outputs"][0]["data"], dtype=np.float32)
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -126,7 +153,7 @@ class Daemon:
         self.log = open(os.path.join(repo, "..", "infd-%d.log" % self.port), "w+")
         self.proc = subprocess.Popen(
             [INFD_BIN, "--model-repository", repo, "--http-port", str(self.port),
-             "--exit-timeout-secs", "20", *extra],
+             "--exit-timeout-secs", "20", *BACKEND_ARGS, *extra],
             stdout=self.log, stderr=subprocess.STDOUT)
         self.wait_ready()
 

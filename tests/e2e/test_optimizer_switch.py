@@ -1,35 +1,12 @@
 """test_optimizer_switch.py: the infd.optimize field of a model config turns the graph
 optimizer off for that model; both ways give the same answers, the load log says what the
 optimizer did, and a non-boolean value leaves the model UNAVAILABLE with the reason."""
-import json
-import os
 import re
-import shutil
 
 import numpy as np
 import requests
 
-from conftest import ROOT, Daemon
-
-
-def copy_spam(repo, name, infd_fields):
-    src = os.path.join(ROOT, "models", "spam")
-    dst = os.path.join(repo, name)
-    os.makedirs(os.path.join(dst, "1"))
-    shutil.copy(os.path.join(src, "1", "model.onnx"), os.path.join(dst, "1", "model.onnx"))
-    cfg = json.load(open(os.path.join(src, "config.json")))
-    cfg["name"] = name
-    cfg["infd"].update(infd_fields)
-    json.dump(cfg, open(os.path.join(dst, "config.json"), "w"))
-
-
-def probabilities(base, model, x):
-    body = {"inputs": [{"name": "features", "datatype": "FP32", "shape": list(x.shape),
-                        "data": x.ravel().tolist()}],
-            "outputs": [{"name": "spam_probability"}]}
-    r = requests.post(f"{base}/v2/models/{model}/infer", json=body, timeout=30)
-    assert r.status_code == 200, r.text
-    return np.array(r.json()["outputs"][0]["data"], dtype=np.float32)
+from conftest import Daemon, copy_spam, spam_probabilities
 
 
 def test_optimize_false_runs_the_graph_as_loaded(tmp_path):
@@ -40,7 +17,7 @@ def test_optimize_false_runs_the_graph_as_loaded(tmp_path):
     d = Daemon(repo)
     try:
         x = np.random.default_rng(3).gamma(0.5, 2.0, size=(16, 57)).astype(np.float32)
-        a, b = probabilities(d.base, "opt", x), probabilities(d.base, "noopt", x)
+        a, b = spam_probabilities(d.base, "opt", x), spam_probabilities(d.base, "noopt", x)
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
         cfg = requests.get(f"{d.base}/v2/models/noopt/config", timeout=10).json()
         assert cfg["infd"]["optimize"] is False

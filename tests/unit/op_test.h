@@ -47,9 +47,10 @@ static inline rt_attr attr_string(const char *name, const char *s)
 
 /* Infers, allocates outputs filled with a NaN-like byte pattern (so unwritten elements
  * show) and runs the kernel. An input slot that is NULL is an omitted optional input; the
- * node's opset is `opset`. */
-static inline op_run run_op_opset(rt_op op, int opset, op_kernel_fn kernel, rt_attr *attrs,
-                                  int n_attrs, const rt_tensor *const *in, int n_in, int n_out)
+ * node's opset is `opset`; coll (may be NULL) gives the kernel tensor-parallel collectives. */
+static inline op_run run_op_with(rt_op op, int opset, op_kernel_fn kernel, rt_attr *attrs,
+                                 int n_attrs, const rt_tensor *const *in, int n_in, int n_out,
+                                 const rt_collectives *coll)
 {
     int inputs[8], outputs[OP_MAX_OUT];
     for (int i = 0; i < n_in; i++)
@@ -70,9 +71,17 @@ static inline op_run run_op_opset(rt_op op, int opset, op_kernel_fn kernel, rt_a
         memset(r.out[i]->data, 0xff, rt_tensor_nbytes(r.out[i]));
     }
     rt_kernel_ctx ctx = {.threads = 2};
+    if (coll)
+        ctx.coll = *coll;
     r.status = kernel(&ctx, &node, in, n_in, r.out, n_out, &r.err);
     rt_kernel_ctx_release(&ctx);
     return r;
+}
+
+static inline op_run run_op_opset(rt_op op, int opset, op_kernel_fn kernel, rt_attr *attrs,
+                                  int n_attrs, const rt_tensor *const *in, int n_in, int n_out)
+{
+    return run_op_with(op, opset, kernel, attrs, n_attrs, in, n_in, n_out, NULL);
 }
 
 static inline op_run run_op(rt_op op, op_kernel_fn kernel, rt_attr *attrs, int n_attrs,
@@ -138,6 +147,17 @@ static inline void assert_close(const rt_tensor *t, const double *ref, double to
         if (!(fabs(got - ref[i]) <= tol * (1 + fabs(ref[i]))))
             fail_msg("element %lld: got %.9g, expected %.9g", (long long)i, got, ref[i]);
     }
+}
+
+/* max |a - b| over max |b|: how far a is from the reference b relative to b's range. */
+static inline double max_rel_diff(const rt_tensor *a, const rt_tensor *b)
+{
+    double worst = 0, range = 0;
+    for (int64_t i = 0; i < rt_tensor_numel(b); i++) {
+        worst = fmax(worst, fabs(elem(a, i) - elem(b, i)));
+        range = fmax(range, fabs(elem(b, i)));
+    }
+    return worst / range;
 }
 
 /* Flat index -> coordinates of a row-major shape. */

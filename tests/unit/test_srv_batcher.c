@@ -1,6 +1,7 @@
 /* test_srv_batcher.c: the dynamic batcher with a fake runner (adds 1, logs batch sizes):
  * full and preferred batches, the queue delay, shape compatibility, output splitting, queue
- * limit, queue timeout, runner failure and cancellation. */
+ * limit, queue timeout, runner failure (500, or 400 for a lone request whose input the model
+ * refused) and cancellation. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,7 +18,7 @@
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static int n_done, n_runs, run_rows[64];
-static bool fail_runs;
+static rt_status fail_runs; /* RT_OK: runs succeed */
 static srv_stats stats;
 
 static void *fake_create(void *arg, int instance, rt_error *err)
@@ -43,8 +44,10 @@ static rt_status fake_run(void *ctx, const rt_tensor *const *in, int n_in, rt_te
         run_rows[n_runs] = (int)in[0]->shape.dims[0];
     n_runs++;
     pthread_mutex_unlock(&mu);
-    if (fail_runs)
-        return rt_error_set(err, RT_ERR_BACKEND, "device on fire");
+    if (fail_runs == RT_ERR_BACKEND)
+        return rt_error_set(err, fail_runs, "device on fire");
+    if (fail_runs != RT_OK)
+        return rt_error_set(err, fail_runs, "index 9 is out of range");
     out[0] = rt_tensor_create(RT_DTYPE_F32, &in[0]->shape, err);
     for (int64_t i = 0; i < rt_tensor_numel(in[0]); i++)
         ((float *)out[0]->data)[i] = ((const float *)in[0]->data)[i] + 1;
@@ -96,7 +99,7 @@ static srv_batcher *make_batcher(int64_t max_batch, int64_t delay_us, int64_t qu
                                  const int64_t *pref)
 {
     n_done = n_runs = 0;
-    fail_runs = false;
+    fail_runs = RT_OK;
     srv_stats_init(&stats, (int)max_batch);
     srv_batcher_options o = {.max_batch_size = max_batch, .dynamic = true,
                              .max_queue_delay_us = delay_us, .max_queue_size = queue,
@@ -208,17 +211,41 @@ static void test_queue_timeout(void **state)
     finish(b, reqs, 1);
 }
 
-static void test_runner_failure(void **state)
+/* One request whose run fails with `fail` gets `status` and `error`. */
+static void expect_lone_failure(rt_status fail, int status, const char *error)
 {
-    (void)state;
     srv_batcher *b = make_batcher(2, 0, 0, 0, NULL);
-    fail_runs = true;
+    fail_runs = fail;
     srv_request *reqs[1] = {make_req(1, 2, 0)};
     assert_true(srv_batcher_submit(b, reqs[0]));
     assert_true(wait_done(1, 5000));
-    assert_int_equal(reqs[0]->status, 500);
-    assert_non_null(strstr(reqs[0]->error, "device on fire"));
+    assert_int_equal(reqs[0]->status, status);
+    assert_string_equal(reqs[0]->error, error);
     finish(b, reqs, 1);
+}
+
+static void test_runner_failure(void **state)
+{
+    (void)state;
+    expect_lone_failure(RT_ERR_BACKEND, 500, "inference failed: device on fire");
+}
+
+/* A run the model refuses (RT_ERR_INVALID_ARG) is the client's error when the request ran
+ * alone (400); in a batch of several it cannot be pinned on one of them (500). */
+static void test_refused_input(void **state)
+{
+    (void)state;
+    expect_lone_failure(RT_ERR_INVALID_ARG, 400, "inference failed: index 9 is out of range");
+    srv_batcher *b = make_batcher(2, 10000000, 0, 0, NULL); /* 10 s delay: one batch of 2 */
+    fail_runs = RT_ERR_INVALID_ARG;
+    srv_request *pair[2] = {make_req(1, 2, 0), make_req(1, 2, 10)};
+    for (int i = 0; i < 2; i++)
+        assert_true(srv_batcher_submit(b, pair[i]));
+    assert_true(wait_done(2, 5000));
+    assert_int_equal(n_runs, 1);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pair[i]->status, 500);
+    finish(b, pair, 2);
 }
 
 static void test_free_drains_queue(void **state)
@@ -246,6 +273,7 @@ int main(void)
         cmocka_unit_test(test_queue_full_refuses),
         cmocka_unit_test(test_queue_timeout),
         cmocka_unit_test(test_runner_failure),
+        cmocka_unit_test(test_refused_input),
         cmocka_unit_test(test_free_drains_queue),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -374,8 +374,8 @@ static void test_bad_arguments(void **state)
 }
 
 #ifdef INFD_HAVE_NCCL
-/* Each rank's thread sums ranks' [r+1, 2(r+1), ...] on its GPU; small integers sum exactly
- * in any order. */
+/* Each rank's thread sums ranks' [r+1, 2(r+1), ...] on its GPU (small integers sum exactly
+ * in any order), then gathers in place the 4 values r+1 of every rank r. */
 static void *nccl_job(void *arg)
 {
     rank_job *j = arg;
@@ -392,6 +392,16 @@ static void *nccl_job(void *arg)
     float ranks_sum = (float)(j->size * (j->size + 1) / 2);
     for (int i = 0; i < 1000; i++)
         j->bad_iterations += host[i] != ranks_sum * (float)(i % 17);
+    for (int i = 0; i < 4; i++)
+        host[i] = (float)(j->rank + 1);
+    cudaMemcpy(dev + 4 * j->rank, host, 4 * sizeof(float), cudaMemcpyHostToDevice);
+    if (j->st == RT_OK)
+        j->st = tp_comm_all_gather(j->comm, dev + 4 * j->rank, dev, 4, RT_DTYPE_F32, NULL,
+                                   &j->err);
+    if (j->st == RT_OK && cudaDeviceSynchronize() == cudaSuccess)
+        cudaMemcpy(host, dev, 4 * sizeof(float) * (size_t)j->size, cudaMemcpyDeviceToHost);
+    for (int i = 0; i < 4 * j->size; i++)
+        j->bad_iterations += host[i] != (float)(i / 4 + 1);
     cudaFree(dev);
     return NULL;
 }
