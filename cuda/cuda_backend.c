@@ -40,7 +40,7 @@ static bool cuda_supports_op(rt_backend *b, const rt_node *node)
     case RT_OP_UNSQUEEZE: case RT_OP_SHAPE: case RT_OP_CONSTANT_OF_SHAPE: case RT_OP_EXPAND:
     case RT_OP_RANGE: case RT_OP_PAD: case RT_OP_TILE:
     case RT_OP_LINEAR: case RT_OP_FUSED_CONV: case RT_OP_GELU: case RT_OP_SKIP_LAYER_NORM:
-    case RT_OP_ATTENTION: case RT_OP_EMBEDDING:
+    case RT_OP_ATTENTION: case RT_OP_EMBEDDING: case RT_OP_QLINEAR:
         return true;
     case RT_OP_CAST: return rt_node_attr_int(node, "to", RT_DTYPE_F32) != RT_DTYPE_BYTES;
     case RT_OP_BATCH_NORMALIZATION:
@@ -51,7 +51,7 @@ static bool cuda_supports_op(rt_backend *b, const rt_node *node)
                !(a->type == RT_ATTR_TENSOR && a->t->dtype == RT_DTYPE_BYTES);
     }
     case RT_OP_FUSED_ELEMENTWISE: return node->n_inputs <= CUDA_EW_MAX_IN;
-    default: return false; /* INT8 and QDQ ops, SparseLinear, tensor-parallel collectives,
+    default: return false; /* QAttention, QDQ ops, SparseLinear, tensor-parallel collectives,
                             * ops added later */
     }
 }
@@ -122,6 +122,7 @@ static rt_status cuda_node_run(rt_backend *b, rt_kernel_ctx *ctx, const rt_node 
     case RT_OP_RANGE: return cuda_op_range(be, node, in, n_in, out, n_out, err);
     case RT_OP_PAD: return cuda_op_pad(be, node, in, n_in, out, n_out, err);
     case RT_OP_LINEAR: return cuda_op_linear(be, node, in, n_in, out, n_out, err);
+    case RT_OP_QLINEAR: return cuda_op_qlinear(be, node, in, n_in, out, n_out, err);
     case RT_OP_GELU: return cuda_op_gelu(be, node, in, n_in, out, n_out, err);
     case RT_OP_SKIP_LAYER_NORM: return cuda_op_skip_layernorm(be, node, in, n_in, out, n_out, err);
     case RT_OP_ATTENTION: return cuda_op_attention(be, node, in, n_in, out, n_out, err);

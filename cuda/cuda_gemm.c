@@ -109,6 +109,8 @@ static cudaDataType_t data_type(rt_dtype dt)
     case RT_DTYPE_F16: return CUDA_R_16F;
     case RT_DTYPE_BF16: return CUDA_R_16BF;
     case RT_DTYPE_F64: return CUDA_R_64F;
+    case RT_DTYPE_I8: return CUDA_R_8I;
+    case RT_DTYPE_I32: return CUDA_R_32I;
     default: return CUDA_R_32F;
     }
 }
@@ -158,10 +160,12 @@ static rt_status entry_build(cuda_gemm_state *s, const gemm_key *key, gemm_entry
     memset(e, 0, sizeof *e);
     e->key = *key;
     rt_dtype ab = (rt_dtype)key->ab;
-    bool f64 = ab == RT_DTYPE_F64;
-    cublasComputeType_t compute = f64 ? CUBLAS_COMPUTE_64F
+    bool f64 = ab == RT_DTYPE_F64, i8 = ab == RT_DTYPE_I8;
+    cublasComputeType_t compute = f64  ? CUBLAS_COMPUTE_64F
+                                  : i8 ? CUBLAS_COMPUTE_32I
                                   : key->tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
-    LT_TRY(lt, err, lt->desc_create(&e->desc, compute, f64 ? CUDA_R_64F : CUDA_R_32F),
+    LT_TRY(lt, err,
+           lt->desc_create(&e->desc, compute, f64 ? CUDA_R_64F : i8 ? CUDA_R_32I : CUDA_R_32F),
            "creating a matmul descriptor");
     /* cuBLASLt's A is our B and its B our A */
     cublasOperation_t op_a = key->tb ? CUBLAS_OP_T : CUBLAS_OP_N;
@@ -307,11 +311,16 @@ rt_status cuda_gemm_run(cuda_be *be, const cuda_gemm *g, rt_error *err)
                "setting the bias");
     double alpha64 = g->alpha, beta64 = g->beta;
     float alpha32 = g->alpha, beta32 = g->beta;
-    bool f64 = g->ab == RT_DTYPE_F64;
+    int32_t alpha_i = (int32_t)g->alpha, beta_i = (int32_t)g->beta;
+    const void *alpha = g->ab == RT_DTYPE_F64  ? (const void *)&alpha64
+                        : g->ab == RT_DTYPE_I8 ? (const void *)&alpha_i
+                                               : (const void *)&alpha32;
+    const void *beta = g->ab == RT_DTYPE_F64  ? (const void *)&beta64
+                       : g->ab == RT_DTYPE_I8 ? (const void *)&beta_i
+                                              : (const void *)&beta32;
     be->kernels++;
     LT_TRY(lt, err,
-           lt->matmul(s->handle, e->desc, f64 ? (const void *)&alpha64 : (const void *)&alpha32,
-                      g->b, e->la, g->a, e->lb, f64 ? (const void *)&beta64 : (const void *)&beta32,
+           lt->matmul(s->handle, e->desc, alpha, g->b, e->la, g->a, e->lb, beta,
                       g->out, e->ld, g->out, e->ld, &e->algo, s->workspace, WORKSPACE_BYTES,
                       be->stream),
            "matmul");

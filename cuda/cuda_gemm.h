@@ -19,7 +19,9 @@ typedef enum {
 /* D (m x n, row-major, rows ldd apart) = alpha op(A) op(B) + beta D, for batch products
  * whose operands lie stride_* elements apart (0 repeats one). op(A) is m x k: A is stored
  * m x k, or k x m with trans_a, rows lda apart; op(B) is k x n likewise. ab is the
- * operands' dtype (F32, F16, BF16 or F64), d D's (F32, or ab); tf32 computes F32
+ * operands' dtype (F32, F16, BF16 or F64; or I8 with d I32, integer alpha and beta, no
+ * epilogue, and cuBLASLt's INT8 rules: trans_b without trans_a, k, lda and ldb multiples
+ * of 4), d D's (F32, or ab); tf32 computes F32
  * operands on the TF32 tensor cores. bias (F32, n elements, D F32 only) feeds the
  * epilogue. */
 typedef struct cuda_gemm {

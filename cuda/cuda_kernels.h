@@ -193,6 +193,25 @@ cudaError_t cuda_k_pool(cudaStream_t s, int dt, const void *x, void *y, int64_t 
                         int64_t planes, const cuda_window *win, bool max, bool include_pad,
                         bool col_major);
 
+/* ---- cuda_k_quant.cu (infd.QLinear; never run on a GPU yet) ---- */
+/* out (n x k, dtype dt: F32, F16 or BF16) = scale[j] w[j][p], the weight-only mode's W */
+cudaError_t cuda_k_dequant_rows(cudaStream_t s, const int8_t *w, const float *scale,
+                                int64_t n, int64_t k, int dt, void *out);
+/* Each row of x (m x k) quantized as rt_cpu_qgemm.c does into q (m x kp, zeros past k,
+ * values in [0, 127]) with its scale and zero point. */
+cudaError_t cuda_k_quantize_rows(cudaStream_t s, const float *x, int64_t m, int64_t k,
+                                 int64_t kp, int8_t *q, float *scale, int32_t *zp);
+/* sum[j] = sum over p of w[j][p] (n x k); padded, when not NULL, receives w with kp
+ * columns, zeros past k */
+cudaError_t cuda_k_weight_rows(cudaStream_t s, const int8_t *w, int64_t n, int64_t k,
+                               int64_t kp, int32_t *sum, int8_t *padded);
+/* y[i][j] = a_scale[i] w_scale[j] (acc[i][j] - a_zp[i] w_sum[j]) over m x n (acc's rows
+ * ld apart, y's n) */
+cudaError_t cuda_k_dequant_acc(cudaStream_t s, const int32_t *acc, int64_t ld, int64_t m,
+                               int64_t n,
+                               const float *a_scale, const int32_t *a_zp, const float *w_scale,
+                               const int32_t *w_sum, float *y);
+
 #ifdef __cplusplus
 }
 #endif

@@ -214,6 +214,19 @@ static cuda_epilogue linear_epilogue(bool bias, const cuda_act *act, bool *rest)
     }
 }
 
+rt_status cuda_gemm_bias_act(cuda_be *be, cuda_gemm *g, const float *bias, cuda_act act,
+                             rt_error *err)
+{
+    bool rest;
+    g->epi = linear_epilogue(bias != NULL, &act, &rest);
+    g->bias = bias;
+    rt_status st = cuda_gemm_run(be, g, err);
+    if (st == RT_OK && rest)
+        CUDA_LAUNCH(be, err, cuda_k_bias_act(be->stream, g->out, g->out, g->m, g->n, NULL, act),
+                    "Linear activation");
+    return st;
+}
+
 CUDA_OP(cuda_op_linear)
 {
     (void)n_out;
@@ -229,18 +242,10 @@ CUDA_OP(cuda_op_linear)
     const void *px, *pw;
     if ((st = operands(be, x, w, cd, &px, &pw, err)) != RT_OK)
         return st;
-    bool rest;
     cuda_gemm g = cuda_gemm_plain(cd, RT_DTYPE_F32, false, d.trans_b, d.m, d.n, d.k, px, pw,
                                   out[0]->data);
     g.tf32 = be->precision == RT_PRECISION_TF32;
-    g.epi = linear_epilogue(b != NULL, &act, &rest);
-    g.bias = b ? b->data : NULL;
-    st = cuda_gemm_run(be, &g, err);
-    if (st == RT_OK && rest)
-        CUDA_LAUNCH(be, err, cuda_k_bias_act(be->stream, out[0]->data, out[0]->data, d.m, d.n,
-                                             NULL, act),
-                    "Linear activation");
-    return st;
+    return cuda_gemm_bias_act(be, &g, b ? b->data : NULL, act, err);
 }
 
 /* ---- Conv, infd.FusedConv, pooling ---- */

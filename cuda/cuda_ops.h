@@ -10,6 +10,7 @@
 #define CUDA_OPS_H
 
 #include "cuda_be.h"
+#include "cuda_gemm.h"
 
 #define CUDA_OP(fn)                                                                         \
     rt_status fn(cuda_be *be, const rt_node *node, const rt_tensor *const *in, int n_in,    \
@@ -53,6 +54,9 @@ CUDA_OP(cuda_op_argmax);
 /* cuda_op_attention.c */
 CUDA_OP(cuda_op_attention);
 
+/* cuda_op_qlinear.c */
+CUDA_OP(cuda_op_qlinear);  /* infd.QLinear, weight-only and dynamic (never run on a GPU yet) */
+
 /* ---- shared helpers ---- */
 
 /* The node's activation as kernel parameters (cuda_op_elementwise.c). */
@@ -72,6 +76,11 @@ const void *cuda_weight_copy(const cuda_be *be, const void *data, rt_dtype dt);
 size_t cuda_operand_bytes(const cuda_be *be, const rt_tensor *t, rt_dtype dt);
 const void *cuda_operand(cuda_be *be, const rt_tensor *t, rt_dtype dt, char **cursor,
                          rt_error *err);
+
+/* Runs g (F32 D, contiguous rows) with bias (F32, n; may be NULL) and act: in cuBLASLt's
+ * epilogue where it has one, else the bias there and a kernel after (cuda_op_nn.c). */
+rt_status cuda_gemm_bias_act(cuda_be *be, cuda_gemm *g, const float *bias, cuda_act act,
+                             rt_error *err);
 
 /* Rounds scratch pieces to keep the next one aligned. */
 static inline size_t cuda_piece(size_t bytes)

@@ -5,7 +5,8 @@
  * 8 vector accumulators in registers: per 4 k, one broadcast of 4 bytes of a row of X
  * times two 32-byte vectors of the panel (vpmaddubsw u8 x s8 -> pairs summed to s16,
  * vpmaddwd with ones -> 4 products per INT32 lane), and is dequantized as whole vectors
- * at the end. Tasks are blocks of rows of X times blocks of channels, over the context's
+ * at the end, the bias added in the same pass (the activation, if any, follows on the
+ * block while it is in cache). Tasks are blocks of rows of X times blocks of channels, over the context's
  * threads. */
 #include "rt_cpu_qgemm.h"
 
@@ -44,6 +45,7 @@ typedef struct {
     const int8_t *w;          /* n x k */
     int8_t *panels;           /* np / NR panels of (kp / KG) x NR x KG bytes, zero padded */
     float *w_scale;           /* np: W's scales, zero padded */
+    float *bias;              /* np: the bias, zero padded (all zero without one) */
     int32_t *w_sum;           /* np: sum over p of W[j][p] */
     float *y;                 /* m x n */
 } qgemm_args;
@@ -72,6 +74,7 @@ static size_t dynamic_layout(qgemm_args *g, char *base, int64_t m, int64_t n, in
     PIECE(a_zp, g->mp, int32_t);
     PIECE(panels, g->np * g->kp, int8_t);
     PIECE(w_scale, g->np, float);
+    PIECE(bias, g->np, float);
     PIECE(w_sum, g->np, int32_t);
 #undef PIECE
     return off;
@@ -149,8 +152,8 @@ static void quantize_row(const float *x, int64_t k, int64_t kp, uint8_t *q, floa
 }
 
 /* Panel `pn` of W: channels [pn NR, pn NR + NR) as (kp / KG) groups of NR x KG bytes, and
- * their sums and scales; zeros past n and k. */
-static void pack_panel(qgemm_args *g, const float *w_scale, int64_t pn)
+ * their sums, scales and biases (bias may be NULL: zeros); zeros past n and k. */
+static void pack_panel(qgemm_args *g, const float *w_scale, const float *bias, int64_t pn)
 {
     int8_t *dst = g->panels + pn * NR * g->kp;
     int64_t full = g->k / KG * KG;
@@ -162,6 +165,7 @@ static void pack_panel(qgemm_args *g, const float *w_scale, int64_t pn)
                 memset(d + p * NR, 0, KG);
             g->w_sum[j] = 0;
             g->w_scale[j] = 0;
+            g->bias[j] = 0;
             continue;
         }
         const int8_t *src = g->w + j * g->k;
@@ -177,6 +181,7 @@ static void pack_panel(qgemm_args *g, const float *w_scale, int64_t pn)
             sum += src[p];
         g->w_sum[j] = sum;
         g->w_scale[j] = w_scale[j];
+        g->bias[j] = bias ? bias[j] : 0.0f;
     }
 }
 
@@ -192,7 +197,8 @@ static void block_portable(const qgemm_args *g, int64_t i0, int64_t i1, int64_t 
             for (int64_t p = 0; p < g->k; p++)
                 acc += a[p] * w[p];
             g->y[i * g->n + j] =
-                g->a_scale[i] * g->w_scale[j] * (float)(acc - g->a_zp[i] * g->w_sum[j]);
+                g->a_scale[i] * g->w_scale[j] * (float)(acc - g->a_zp[i] * g->w_sum[j]) +
+                g->bias[j];
         }
 }
 
@@ -260,8 +266,8 @@ AVX2 static void quantize_row_avx2(const float *x, int64_t k, int64_t kp, uint8_
     *zp = (int32_t)z;
 }
 
-/* Row i of the tile, 8 channels from j: dequantized into y (only the first `cols` of
- * them, the rest being padding). */
+/* Row i of the tile, 8 channels from j: dequantized, plus the bias, into y (only the
+ * first `cols` of them, the rest being padding); the same operations as block_portable. */
 AVX2 static inline void store8(const qgemm_args *g, int64_t i, int64_t j, __m256i acc,
                                int64_t cols)
 {
@@ -270,6 +276,7 @@ AVX2 static inline void store8(const qgemm_args *g, int64_t i, int64_t j, __m256
     __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(acc, corr)),
                              _mm256_mul_ps(_mm256_set1_ps(g->a_scale[i]),
                                            _mm256_loadu_ps(g->w_scale + j)));
+    v = _mm256_add_ps(v, _mm256_loadu_ps(g->bias + j));
     float *y = g->y + i * g->n + j;
     if (cols >= 8) {
         _mm256_storeu_ps(y, v);
@@ -372,15 +379,14 @@ static void qgemm_dynamic(rt_kernel_ctx *ctx, int64_t m, int64_t n, int64_t k, c
                 memset(g.a + i * g.kp, 0, (size_t)g.kp);
         #pragma omp for schedule(static)
         for (int64_t pn = 0; pn < g.np / NR; pn++)
-            pack_panel(&g, w_scale, pn);
+            pack_panel(&g, w_scale, bias, pn);
         #pragma omp for schedule(dynamic)
         for (int64_t t = 0; t < mt * nt; t++) {
             int64_t i0 = t / nt * MB, j0 = t % nt * NB;
             int64_t i1 = i0 + MB < m ? i0 + MB : m, j1 = j0 + NB < n ? j0 + NB : n;
             kern.block(&g, i0, i1, j0, j1);
-            for (int64_t i = i0; i < i1; i++)
-                rt_cpu_act_row(y + i * n + j0, y + i * n + j0, j1 - j0, bias ? bias + j0 : NULL,
-                               act);
+            for (int64_t i = i0; i < i1 && act->kind != RT_ACT_NONE; i++)
+                rt_cpu_act_row(y + i * n + j0, y + i * n + j0, j1 - j0, NULL, act);
         }
     }
 }

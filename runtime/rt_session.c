@@ -42,13 +42,24 @@ bool rt_backend_kind_parse(const char *s, rt_backend_kind *kind)
     return false;
 }
 
-/* cuda when asked for, or for auto when a device is visible (device 0; GEMMs in the
+int rt_cuda_device_count(void)
+{
+#ifdef INFD_HAVE_CUDA
+    return cuda_device_count();
+#else
+    return 0;
+#endif
+}
+
+/* cuda when asked for, or for auto when a device is visible (opts->device; GEMMs in the
  * compression precision); else the CPU. backend_check may still move auto to the CPU. */
 static rt_backend *backend_create(const rt_session_options *opts, rt_error *err)
 {
 #ifdef INFD_HAVE_CUDA
+    /* a device index that is not visible fails in cuda_backend_create, naming it */
     if (opts->backend != RT_BACKEND_CPU && cuda_device_count() > 0)
-        return cuda_backend_create(0, opts->compress.precision, !opts->no_graphs, err);
+        return cuda_backend_create(opts->device, opts->compress.precision, !opts->no_graphs,
+                                   err);
     if (opts->backend == RT_BACKEND_CUDA) {
         rt_error_set(err, RT_ERR_UNSUPPORTED,
                      "backend 'cuda' needs a CUDA device and none is visible (use --backend "
@@ -76,7 +87,7 @@ static int unsupported_node(const rt_session *s)
 }
 
 /* Every node must run on the session's backend. With auto, a graph the CUDA backend cannot
- * run all of (an INT8 model, say) runs on the CPU instead; a backend asked for by name fails
+ * run all of (a QDQ model, say) runs on the CPU instead; a backend asked for by name fails
  * naming the node. */
 static rt_status backend_check(rt_session *s, const rt_session_options *opts, rt_error *err)
 {

@@ -36,11 +36,16 @@ typedef struct rt_session_options {
      * refused with no_optimize. Its precision is also the CUDA backend's GEMM precision. */
     rt_compress_options compress;
     bool no_graphs;   /* CUDA backend: run node by node, never record CUDA Graphs */
+    int device;       /* CUDA backend: the device index (0 by default); one that is not
+                       * visible fails the session with the reason */
 } rt_session_options;
 
 void rt_session_options_init(rt_session_options *opts);
 /* "auto" | "cpu" | "cuda" -> kind; returns false for anything else. */
 bool rt_backend_kind_parse(const char *s, rt_backend_kind *kind);
+/* Visible CUDA devices; 0 without a driver or device, or when CUDA support is not
+ * compiled in. */
+int rt_cuda_device_count(void);
 
 typedef struct rt_session rt_session;
 

@@ -189,33 +189,54 @@ static rt_status parse_batching(srv_model_config *cfg, json_t *root, rt_error *e
     return RT_OK;
 }
 
+/* instance_group: [{count, kind, gpus}], each kept as written; gpus only with KIND_GPU. */
 static rt_status parse_instances(srv_model_config *cfg, json_t *root, rt_error *err)
 {
+    static const char *const kinds[] = {"KIND_AUTO", "KIND_CPU", "KIND_GPU"};
     json_t *ig = json_object_get(root, "instance_group");
     if (!ig)
         return RT_OK;
     if (!json_is_array(ig))
         return rt_error_set(err, RT_ERR_INVALID_ARG, "'instance_group' must be an array");
+    if (json_array_size(ig) > SRV_MAX_GROUPS)
+        return rt_error_set(err, RT_ERR_INVALID_ARG, "instance_group: more than %d groups",
+                            SRV_MAX_GROUPS);
     cfg->instance_count = 0;
     size_t i;
     json_t *g;
     json_array_foreach(ig, i, g) {
+        srv_instance_group *grp = &cfg->groups[cfg->n_groups++];
         int64_t count = 1, gpus[SRV_MAX_GPUS];
-        int n_gpus = 0;
-        if (!json_is_object(g) || get_int(g, "count", 1, 64, &count, err) != RT_OK ||
-            get_int_array(g, "gpus", 0, SRV_MAX_GPUS, gpus, &n_gpus, err) != RT_OK)
+        if (!json_is_object(g) || get_int(g, "count", 1, SRV_MAX_INSTANCES, &count, err) != RT_OK ||
+            get_int_array(g, "gpus", 0, SRV_MAX_GPUS, gpus, &grp->n_gpus, err) != RT_OK)
             return rt_error_prefix(err, "instance_group[%zu]: ", i);
         const char *kind = json_string_value(json_object_get(g, "kind"));
-        if (kind && strcmp(kind, "KIND_CPU") && strcmp(kind, "KIND_GPU") && strcmp(kind, "KIND_AUTO"))
+        int k = 0;
+        while (kind && k < 3 && strcmp(kind, kinds[k]))
+            k++;
+        if (k == 3)
             return rt_error_set(err, RT_ERR_INVALID_ARG,
                                 "instance_group[%zu]: kind must be KIND_CPU, KIND_GPU or KIND_AUTO", i);
-        cfg->instance_gpu = cfg->instance_gpu || (kind && strcmp(kind, "KIND_GPU") == 0);
+        grp->kind = (srv_instance_kind)k;
+        if (grp->n_gpus && grp->kind != SRV_KIND_GPU)
+            return rt_error_set(err, RT_ERR_INVALID_ARG,
+                                "instance_group[%zu]: gpus needs kind KIND_GPU", i);
+        grp->count = (int)count;
+        cfg->instance_gpu = cfg->instance_gpu || grp->kind == SRV_KIND_GPU;
         cfg->instance_count += (int)count;
-        for (int k = 0; k < n_gpus && cfg->n_gpus < SRV_MAX_GPUS; k++)
-            cfg->gpus[cfg->n_gpus++] = (int)gpus[k];
+        for (int d = 0; d < grp->n_gpus; d++) {
+            if (gpus[d] > INT16_MAX)
+                return rt_error_set(err, RT_ERR_INVALID_ARG,
+                                    "instance_group[%zu]: gpu %lld is not a device index", i,
+                                    (long long)gpus[d]);
+            grp->gpus[d] = (int)gpus[d];
+            if (cfg->n_gpus < SRV_MAX_GPUS)
+                cfg->gpus[cfg->n_gpus++] = (int)gpus[d];
+        }
     }
-    if (cfg->instance_count > 64)
-        return rt_error_set(err, RT_ERR_INVALID_ARG, "instance_group: more than 64 instances");
+    if (cfg->instance_count > SRV_MAX_INSTANCES)
+        return rt_error_set(err, RT_ERR_INVALID_ARG, "instance_group: more than %d instances",
+                            SRV_MAX_INSTANCES);
     return RT_OK;
 }
 
@@ -490,6 +511,25 @@ static json_t *ios_to_json(const srv_io *ios, int n)
     return arr;
 }
 
+/* instance_group as written (Triton's counts per device), or the one KIND_AUTO instance
+ * of a config without it. */
+static json_t *groups_to_json(const srv_model_config *cfg)
+{
+    static const char *const kinds[] = {"KIND_AUTO", "KIND_CPU", "KIND_GPU"};
+    srv_instance_group auto_one = {.kind = SRV_KIND_AUTO, .count = 1};
+    int n = cfg->n_groups ? cfg->n_groups : 1;
+    json_t *arr = json_array();
+    for (int i = 0; i < n; i++) {
+        const srv_instance_group *g = cfg->n_groups ? &cfg->groups[i] : &auto_one;
+        json_t *gpus = json_array();
+        for (int d = 0; d < g->n_gpus; d++)
+            json_array_append_new(gpus, json_integer(g->gpus[d]));
+        json_array_append_new(arr, json_pack("{s:s, s:i, s:s, s:o}", "name", cfg->name, "count",
+                                             g->count, "kind", kinds[g->kind], "gpus", gpus));
+    }
+    return arr;
+}
+
 json_t *srv_model_config_to_json(const srv_model_config *cfg)
 {
     json_t *vp, *versions = json_array();
@@ -502,16 +542,12 @@ json_t *srv_model_config_to_json(const srv_model_config *cfg)
     else
         vp = json_pack("{s:{s:i}}", "latest", "num_versions", cfg->num_versions);
     json_decref(versions);
-    json_t *gpus = json_array();
-    for (int i = 0; i < cfg->n_gpus; i++)
-        json_array_append_new(gpus, json_integer(cfg->gpus[i]));
     json_t *root = json_pack(
-        "{s:s, s:s, s:s, s:o, s:I, s:o, s:o, s:[{s:s, s:i, s:s, s:o}], s:s, s:O}", "name", cfg->name,
+        "{s:s, s:s, s:s, s:o, s:I, s:o, s:o, s:o, s:s, s:O}", "name", cfg->name,
         "platform", "onnxruntime_onnx", "backend", cfg->backend, "version_policy", vp,
         "max_batch_size", (json_int_t)cfg->max_batch_size, "input",
         ios_to_json(cfg->inputs, cfg->n_inputs), "output", ios_to_json(cfg->outputs, cfg->n_outputs),
-        "instance_group", "name", cfg->name, "count", cfg->instance_count, "kind",
-        cfg->instance_gpu ? "KIND_GPU" : "KIND_CPU", "gpus", gpus, "default_model_filename",
+        "instance_group", groups_to_json(cfg), "default_model_filename",
         cfg->default_model_filename, "parameters", cfg->parameters);
     if (root && cfg->dynamic_batching) {
         json_t *pref = json_array();

@@ -32,6 +32,21 @@ typedef struct srv_io {
 
 typedef enum { SRV_VERSIONS_LATEST = 0, SRV_VERSIONS_ALL, SRV_VERSIONS_SPECIFIC } srv_version_policy;
 
+#define SRV_MAX_INSTANCES 64
+#define SRV_MAX_GROUPS 16
+
+typedef enum { SRV_KIND_AUTO = 0, SRV_KIND_CPU, SRV_KIND_GPU } srv_instance_kind;
+
+/* One instance_group entry as written (Triton's semantics, placed by srv_instances.h):
+ * KIND_GPU puts `count` instances on each device of gpus (none listed: on each visible
+ * device); KIND_CPU puts `count` on the CPU; KIND_AUTO `count` where --backend says. */
+typedef struct srv_instance_group {
+    srv_instance_kind kind;
+    int count;
+    int n_gpus;                      /* KIND_GPU only */
+    int gpus[SRV_MAX_GPUS];
+} srv_instance_group;
+
 typedef struct srv_model_config {
     char *name;
     char *backend;
@@ -48,10 +63,13 @@ typedef struct srv_model_config {
     int64_t default_timeout_us;      /* 0: none */
     bool timeout_delay;              /* timeout_action DELAY (else REJECT) */
     bool allow_timeout_override;
-    int instance_count;
-    bool instance_gpu;               /* KIND_GPU */
-    int n_gpus;
-    int gpus[SRV_MAX_GPUS];
+    int instance_count;              /* the counts as written; the repository sets the
+                                      * placed total at load (srv_instances_place) */
+    int n_groups;                    /* instance_group; 0: one KIND_AUTO instance */
+    srv_instance_group groups[SRV_MAX_GROUPS];
+    bool instance_gpu;               /* a group is KIND_GPU */
+    int n_gpus;                      /* every group's gpus in order (tensor parallelism: */
+    int gpus[SRV_MAX_GPUS];          /* one device per rank) */
     int tensor_parallel;             /* parallel.tensor_parallel_size: ranks per instance */
     srv_version_policy version_policy;
     int num_versions;                /* LATEST */

@@ -105,7 +105,25 @@ static void *session_create(void *arg, int instance, rt_error *err)
         m->first = NULL;
         return s;
     }
-    return rt_session_create(m->path, &m->opts, err);
+    rt_session_options opts = m->opts;
+    opts.backend = m->placement[instance].backend;
+    opts.device = m->placement[instance].device;
+    return rt_session_create(m->path, &opts, err);
+}
+
+/* Places the instances (srv_instances.h); instance 0's placement goes into m->opts, for the
+ * session made while loading. */
+static rt_status place_instances(srv_model *m, const srv_repo *r, rt_error *err)
+{
+    int n = 0;
+    rt_status st = srv_instances_place(&m->cfg, r->backend, rt_cuda_device_count(), m->placement,
+                                       &n, err);
+    if (st != RT_OK)
+        return st;
+    m->cfg.instance_count = n;
+    m->opts.backend = m->placement[0].backend;
+    m->opts.device = m->placement[0].device;
+    return RT_OK;
 }
 
 static rt_status session_run(void *ctx, const rt_tensor *const *in, int n_in, rt_tensor **out,
@@ -237,6 +255,8 @@ static srv_model *model_load(srv_repo *r, const char *name, const char *model_di
         m->opts.compress = m->cfg.compress;
         if (m->cfg.tensor_parallel > 1)
             st = srv_tp_load(m, err);
+        else if (place_instances(m, r, err) != RT_OK)
+            st = err ? err->status : RT_ERR_UNSUPPORTED;
         else if (!(m->first = rt_session_create(m->path, &m->opts, err)))
             st = err ? err->status : RT_ERR_IO;
         else

@@ -14,6 +14,7 @@
 
 #include "rt_session.h"
 #include "srv_batcher.h"
+#include "srv_instances.h"
 #include "srv_model_config.h"
 #include "srv_stats.h"
 
@@ -25,7 +26,9 @@ typedef struct srv_model {
     srv_stats stats;
     srv_batcher *batcher;
     char *path;                  /* the ONNX file */
-    rt_session_options opts;
+    rt_session_options opts;     /* instance 0's; instance i runs on placement[i] */
+    srv_placement placement[SRV_MAX_INSTANCES]; /* where instances run (srv_instances.h);
+                                                 * not for tensor-parallel models */
     rt_session *first;           /* session made while loading, handed to instance 0 */
     struct tp_session *first_tp; /* the same for a tensor-parallel model (srv_tp.h) */
     int refs;

@@ -427,6 +427,17 @@ static tcase cases[] = {
     {"Linear sigmoid", RT_OP_LINEAR, 17, {AS("activation", "Sigmoid")}, 1,
      {T(F32, 6, 24), T(F32, 24, 40), T(F32, 40)}, 3, 1, 0},
     {"Linear f16 weight", RT_OP_LINEAR, 17, {{0}}, 0, {T(F32, 6, 24), T(F16, 24, 40), T(F32, 40)}, 3, 1, 0},
+    /* infd.QLinear (X, W I8 (n, k), per-channel scales, bias): never run on a GPU yet */
+    {"QLinear weight_only bias", RT_OP_QLINEAR, 17, {AS("mode", "weight_only")}, 1,
+     {T(F32, 2, 5, 24), T(I8, 40, 24), TG(F32, GEN_POS, 40), T(F32, 40)}, 4, 1, 0},
+    {"QLinear weight_only gelu no bias", RT_OP_QLINEAR, 17,
+     {AS("mode", "weight_only"), AS("activation", "infd.Gelu")}, 2,
+     {T(F32, 6, 24), T(I8, 40, 24), TG(F32, GEN_POS, 40)}, 3, 1, 0},
+    {"QLinear dynamic relu", RT_OP_QLINEAR, 17, {AS("mode", "dynamic"), AS("activation", "Relu")}, 2,
+     {T(F32, 3, 4, 32), T(I8, 40, 32), TG(F32, GEN_POS, 40), T(F32, 40)}, 4, 1, 0},
+    {"QLinear dynamic odd k and n sigmoid", RT_OP_QLINEAR, 17,
+     {AS("mode", "dynamic"), AS("activation", "Sigmoid")}, 2,
+     {T(F32, 5, 21), T(I8, 7, 21), TG(F32, GEN_POS, 7), T(F32, 7)}, 4, 1, 0},
     {"Attention", RT_OP_ATTENTION, 17, {AI("num_heads", 4)}, 1,
      {T(F32, 2, 7, 16), T(F32, 16, 48), T(F32, 48)}, 3, 1, 0},
     {"Attention mask per key", RT_OP_ATTENTION, 17, {AI("num_heads", 2), AF("scale", 0.3f)}, 2,
@@ -518,7 +529,8 @@ static tcase cases[] = {
 /* ops whose GEMMs take the backend's precision: repeated in tf32, fp16 and bf16 */
 static bool uses_gemm(rt_op op)
 {
-    return op == RT_OP_MATMUL || op == RT_OP_GEMM || op == RT_OP_LINEAR || op == RT_OP_ATTENTION;
+    return op == RT_OP_MATMUL || op == RT_OP_GEMM || op == RT_OP_LINEAR || op == RT_OP_ATTENTION ||
+           op == RT_OP_QLINEAR;
 }
 
 /* ---- part 2: sessions ---- */

@@ -81,6 +81,36 @@ static float *qgemm(rt_qmode mode, const gemm_case *c, const float *x, const int
     return y;
 }
 
+/* A case's operands: random X (m x k), W (n x k) and bias (n), W quantized into q, s. */
+typedef struct {
+    rt_tensor *x, *w, *b;
+    int8_t *q;
+    float *s;
+} gemm_data;
+
+static gemm_data gemm_data_make(const gemm_case *c, uint32_t seed)
+{
+    gemm_data d;
+    d.x = make_random(RT_DTYPE_F32, 2, (int64_t[]){c->m, c->k}, seed);
+    d.w = make_random(RT_DTYPE_F32, 2, (int64_t[]){c->n, c->k}, seed + 10);
+    d.b = make_random(RT_DTYPE_F32, 1, (int64_t[]){c->n}, seed + 20);
+    d.q = malloc((size_t)(c->n * c->k));
+    d.s = malloc(sizeof *d.s * (size_t)c->n);
+    assert_non_null(d.q);
+    assert_non_null(d.s);
+    rt_quantize_i8_rows(d.w->data, c->n, c->k, false, d.q, d.s);
+    return d;
+}
+
+static void gemm_data_free(gemm_data *d)
+{
+    free(d->q);
+    free(d->s);
+    rt_tensor_free(d->x);
+    rt_tensor_free(d->w);
+    rt_tensor_free(d->b);
+}
+
 /* W8A8 and weight-only against double-precision x . dequant(W) + bias, then Relu. The
  * weight-only kernel multiplies the dequantized weight in F32 (within 1e-5 of the sum of
  * the products' magnitudes); W8A8 also
@@ -93,13 +123,9 @@ static void test_qgemm_against_reference(void **state)
     rt_act relu = {.kind = RT_ACT_RELU};
     for (size_t t = 0; t < sizeof cases / sizeof *cases; t++) {
         const gemm_case *c = &cases[t];
-        rt_tensor *x = make_random(RT_DTYPE_F32, 2, (int64_t[]){c->m, c->k}, 10 + (uint32_t)t);
-        rt_tensor *w = make_random(RT_DTYPE_F32, 2, (int64_t[]){c->n, c->k}, 20 + (uint32_t)t);
-        rt_tensor *b = make_random(RT_DTYPE_F32, 1, (int64_t[]){c->n}, 30 + (uint32_t)t);
-        int8_t *q = malloc((size_t)(c->n * c->k));
-        float *s = malloc(sizeof *s * (size_t)c->n);
-        rt_quantize_i8_rows(w->data, c->n, c->k, false, q, s);
-        const float *xd = x->data, *bd = b->data;
+        gemm_data d = gemm_data_make(c, 10 + (uint32_t)t);
+        const float *xd = d.x->data, *bd = d.b->data, *s = d.s;
+        const int8_t *q = d.q;
         float *yw = qgemm(RT_QMODE_WEIGHT_ONLY, c, xd, q, s, bd, &relu);
         bool simd = rt_cpu_qgemm_use_portable(false);
         float *yd = qgemm(RT_QMODE_DYNAMIC, c, xd, q, s, bd, &relu);
@@ -141,11 +167,43 @@ static void test_qgemm_against_reference(void **state)
         free(yw);
         free(yd);
         free(yp);
-        free(q);
-        free(s);
-        rt_tensor_free(x);
-        rt_tensor_free(w);
-        rt_tensor_free(b);
+        gemm_data_free(&d);
+    }
+}
+
+/* The W8A8 epilogue adds the bias as it dequantizes and runs the activation only when
+ * there is one: on every shape, Y with a bias is exactly Y without one plus the bias, Relu
+ * is exactly max(that, 0), and the AVX2 and portable kernels agree on each. */
+static void test_qgemm_epilogue(void **state)
+{
+    (void)state;
+    rt_act none = {.kind = RT_ACT_NONE}, relu = {.kind = RT_ACT_RELU};
+    for (size_t t = 0; t < sizeof cases / sizeof *cases; t++) {
+        const gemm_case *c = &cases[t];
+        gemm_data d = gemm_data_make(c, 40 + (uint32_t)t);
+        const float *xd = d.x->data, *bd = d.b->data, *s = d.s;
+        const int8_t *q = d.q;
+        size_t count = (size_t)(c->m * c->n);
+        float *y[2][3];
+        for (int portable = 0; portable < 2; portable++) {
+            rt_cpu_qgemm_use_portable(portable);
+            y[portable][0] = qgemm(RT_QMODE_DYNAMIC, c, xd, q, s, NULL, &none);
+            y[portable][1] = qgemm(RT_QMODE_DYNAMIC, c, xd, q, s, bd, &none);
+            y[portable][2] = qgemm(RT_QMODE_DYNAMIC, c, xd, q, s, bd, &relu);
+            rt_cpu_qgemm_use_portable(false);
+        }
+        for (int v = 0; v < 3; v++)
+            assert_memory_equal(y[0][v], y[1][v], sizeof(float) * count);
+        for (size_t at = 0; at < count; at++) {
+            float plain = y[0][0][at] + bd[at % (size_t)c->n], biased = y[0][1][at];
+            if (memcmp(&plain, &biased, sizeof plain) != 0)
+                fail_msg("bias at %zu: %g vs %g", at, (double)biased, (double)plain);
+            assert_true(y[0][2][at] == (biased > 0 ? biased : 0));
+        }
+        for (int portable = 0; portable < 2; portable++)
+            for (int v = 0; v < 3; v++)
+                free(y[portable][v]);
+        gemm_data_free(&d);
     }
 }
 
@@ -574,6 +632,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_qgemm_against_reference),
+        cmocka_unit_test(test_qgemm_epilogue),
         cmocka_unit_test(test_qgemm_typical_error),
         cmocka_unit_test(test_qgemm_nan_input),
         cmocka_unit_test(test_qlinear_op),
