@@ -139,16 +139,8 @@ extern "C" cudaError_t cuda_k_pool(cudaStream_t s, int dt, const void *x, void *
     if (total == 0)
         return cudaSuccess;
     unsigned g = cuda_blocks(total);
-#define POOL(T)                                                                             \
-    k_pool<T><<<g, CUDA_THREADS, 0, s>>>((const T *)x, (T *)y, indices, planes, *win, max,  \
-                                         include_pad, col_major)
-    switch (dt) {
-    case RT_DTYPE_F32: POOL(float); break;
-    case RT_DTYPE_F16: POOL(__half); break;
-    case RT_DTYPE_BF16: POOL(__nv_bfloat16); break;
-    case RT_DTYPE_F64: POOL(double); break;
-    default: return cudaErrorInvalidValue;
-    }
-#undef POOL
+    CUDA_FLOAT_DISPATCH(dt, k_pool<T><<<g, CUDA_THREADS, 0, s>>>((const T *)x, (T *)y, indices,
+                                                                 planes, *win, max, include_pad,
+                                                                 col_major))
     return cudaGetLastError();
 }

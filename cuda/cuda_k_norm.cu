@@ -47,17 +47,10 @@ extern "C" cudaError_t cuda_k_layernorm(cudaStream_t s, int dt, const void *x, c
         return cudaErrorInvalidValue;
     int t = cuda_row_threads(cols);
     unsigned g = (unsigned)rows;
-#define LN(T)                                                                               \
-    k_layernorm<T><<<g, t, 0, s>>>((const T *)x, skip, skip_rows, (const T *)scale,         \
-                                   (const T *)bias, (T *)y, cols, eps, stat_dt, mean, inv_std)
-    switch (dt) {
-    case RT_DTYPE_F32: LN(float); break;
-    case RT_DTYPE_F16: LN(__half); break;
-    case RT_DTYPE_BF16: LN(__nv_bfloat16); break;
-    case RT_DTYPE_F64: LN(double); break;
-    default: return cudaErrorInvalidValue;
-    }
-#undef LN
+    CUDA_FLOAT_DISPATCH(dt, k_layernorm<T><<<g, t, 0, s>>>((const T *)x, skip, skip_rows,
+                                                           (const T *)scale, (const T *)bias,
+                                                           (T *)y, cols, eps, stat_dt, mean,
+                                                           inv_std))
     return cudaGetLastError();
 }
 
@@ -116,20 +109,12 @@ extern "C" cudaError_t cuda_k_softmax(cudaStream_t s, int dt, const void *x, voi
         return cudaSuccess;
     bool rows = inner == 1 && outer <= 0x7fffffff;
     int t = cuda_row_threads(len);
-#define SM(T)                                                                               \
-    if (rows)                                                                               \
-        k_softmax_rows<T><<<(unsigned)outer, t, 0, s>>>((const T *)x, (T *)y, len, log_);   \
-    else                                                                                    \
-        k_softmax_lines<T><<<cuda_blocks(outer * inner), CUDA_THREADS, 0, s>>>(            \
-            (const T *)x, (T *)y, outer, len, inner, log_)
-    switch (dt) {
-    case RT_DTYPE_F32: SM(float); break;
-    case RT_DTYPE_F16: SM(__half); break;
-    case RT_DTYPE_BF16: SM(__nv_bfloat16); break;
-    case RT_DTYPE_F64: SM(double); break;
-    default: return cudaErrorInvalidValue;
-    }
-#undef SM
+    CUDA_FLOAT_DISPATCH(dt, if (rows) {
+        k_softmax_rows<T><<<(unsigned)outer, t, 0, s>>>((const T *)x, (T *)y, len, log_);
+    } else {
+        k_softmax_lines<T><<<cuda_blocks(outer * inner), CUDA_THREADS, 0, s>>>(
+            (const T *)x, (T *)y, outer, len, inner, log_);
+    })
     return cudaGetLastError();
 }
 
@@ -158,17 +143,9 @@ extern "C" cudaError_t cuda_k_batchnorm(cudaStream_t s, int dt, const void *x, v
     if (total == 0)
         return cudaSuccess;
     unsigned g = cuda_blocks(total);
-#define BN(T)                                                                               \
-    k_batchnorm<T><<<g, CUDA_THREADS, 0, s>>>((const T *)x, (T *)y, n, c, plane, scale,     \
-                                              scale_dt, bias, bias_dt, mean, mean_dt, var,  \
-                                              var_dt, eps)
-    switch (dt) {
-    case RT_DTYPE_F32: BN(float); break;
-    case RT_DTYPE_F16: BN(__half); break;
-    case RT_DTYPE_BF16: BN(__nv_bfloat16); break;
-    case RT_DTYPE_F64: BN(double); break;
-    default: return cudaErrorInvalidValue;
-    }
-#undef BN
+    CUDA_FLOAT_DISPATCH(dt, k_batchnorm<T><<<g, CUDA_THREADS, 0, s>>>((const T *)x, (T *)y, n,
+                                                                      c, plane, scale, scale_dt,
+                                                                      bias, bias_dt, mean,
+                                                                      mean_dt, var, var_dt, eps))
     return cudaGetLastError();
 }

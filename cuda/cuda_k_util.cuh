@@ -33,6 +33,17 @@ static inline unsigned cuda_blocks(int64_t n)
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < (n);                \
          i += (int64_t)gridDim.x * blockDim.x)
 
+/* The statement(s) after dt with T the element type of float dtype dt (F32, F16, BF16,
+ * F64); other dtypes return cudaErrorInvalidValue from the enclosing function. */
+#define CUDA_FLOAT_DISPATCH(dt, ...)                                                        \
+    switch (dt) {                                                                           \
+    case RT_DTYPE_F32: { typedef float T; __VA_ARGS__; break; }                             \
+    case RT_DTYPE_F16: { typedef __half T; __VA_ARGS__; break; }                            \
+    case RT_DTYPE_BF16: { typedef __nv_bfloat16 T; __VA_ARGS__; break; }                    \
+    case RT_DTYPE_F64: { typedef double T; __VA_ARGS__; break; }                            \
+    default: return cudaErrorInvalidValue;                                                  \
+    }
+
 /* float views of the element types kernels template on */
 __device__ __forceinline__ float to_f(float v) { return v; }
 __device__ __forceinline__ float to_f(__half v) { return __half2float(v); }

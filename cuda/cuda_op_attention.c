@@ -15,6 +15,15 @@
 #include "cuda_ops.h"
 #include "rt_fused.h"
 
+/* g repeated over `batch` operand sets that lie one after another in memory. */
+static void contiguous_batch(cuda_gemm *g, int64_t batch)
+{
+    g->batch = batch;
+    g->stride_a = g->m * g->k;
+    g->stride_b = g->k * g->n;
+    g->stride_d = g->m * g->n;
+}
+
 CUDA_OP(cuda_op_attention)
 {
     (void)n_out;
@@ -77,10 +86,7 @@ CUDA_OP(cuda_op_attention)
                                    scores);
     qk.tf32 = tf32;
     qk.alpha = scale;
-    qk.batch = batch * kv;
-    qk.stride_a = group * seq * d;
-    qk.stride_b = seq * d;
-    qk.stride_d = group * seq * seq;
+    contiguous_batch(&qk, batch * kv);
     if ((st = cuda_gemm_run(be, &qk, err)) != RT_OK)
         return st;
     CUDA_LAUNCH(be, err,
@@ -91,10 +97,7 @@ CUDA_OP(cuda_op_attention)
 
     cuda_gemm pv = cuda_gemm_plain(cd, RT_DTYPE_F32, false, false, group * seq, d, seq, p, v, ctx);
     pv.tf32 = tf32;
-    pv.batch = batch * kv;
-    pv.stride_a = group * seq * seq;
-    pv.stride_b = seq * d;
-    pv.stride_d = group * seq * d;
+    contiguous_batch(&pv, batch * kv);
     if ((st = cuda_gemm_run(be, &pv, err)) != RT_OK)
         return st;
 

@@ -163,6 +163,36 @@ void rt_compress_report_free(rt_compress_report *rep)
     memset(rep, 0, sizeof *rep);
 }
 
+/* ---- helpers the passes share (declared in rt_compress.h) ---- */
+
+int *rt_compress_reads(const rt_graph *g)
+{
+    int *reads = calloc((size_t)(g->n_values ? g->n_values : 1), sizeof *reads);
+    for (int i = 0; reads && i < g->n_nodes; i++)
+        for (int k = 0; k < g->nodes[i].n_inputs; k++)
+            if (g->nodes[i].inputs[k] >= 0)
+                reads[g->nodes[i].inputs[k]]++;
+    return reads;
+}
+
+const rt_tensor *rt_compress_f32_weight(const rt_graph *g, int v)
+{
+    const rt_value *val = v >= 0 ? &g->values[v] : NULL;
+    return val && val->kind == RT_VALUE_WEIGHT && val->data && !val->is_output &&
+                   val->data->dtype == RT_DTYPE_F32
+               ? val->data
+               : NULL;
+}
+
+bool rt_compress_all_finite(const rt_tensor *t)
+{
+    const float *d = t->data;
+    for (int64_t i = 0, n = rt_tensor_numel(t); i < n; i++)
+        if (!isfinite(d[i]))
+            return false;
+    return true;
+}
+
 size_t rt_compress_weight_bytes(const rt_graph *g)
 {
     size_t bytes = 0;

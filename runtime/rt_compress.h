@@ -127,5 +127,8 @@ int *rt_compress_reads(const rt_graph *g);
 /* The data of value v when it is an F32 weight that is no graph output (one a pass may
  * replace), else NULL (also for v < 0). */
 const rt_tensor *rt_compress_f32_weight(const rt_graph *g, int v);
+/* Whether every element of the F32 tensor t is finite (the passes leave a weight holding
+ * an infinity or NaN as it is). */
+bool rt_compress_all_finite(const rt_tensor *t);
 
 #endif

@@ -5,7 +5,6 @@
  * pass (rt_compress_precision.c). Its kernel widens only the rows it picks. A table is
  * converted only when such Gathers are all that read it (a table tied to an output
  * projection stays F32). */
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,25 +18,6 @@
 static rt_status nomem(rt_error *err)
 {
     return rt_error_set(err, RT_ERR_NOMEM, "out of memory compressing embedding tables");
-}
-
-int *rt_compress_reads(const rt_graph *g)
-{
-    int *reads = calloc((size_t)(g->n_values ? g->n_values : 1), sizeof *reads);
-    for (int i = 0; reads && i < g->n_nodes; i++)
-        for (int k = 0; k < g->nodes[i].n_inputs; k++)
-            if (g->nodes[i].inputs[k] >= 0)
-                reads[g->nodes[i].inputs[k]]++;
-    return reads;
-}
-
-const rt_tensor *rt_compress_f32_weight(const rt_graph *g, int v)
-{
-    const rt_value *val = v >= 0 ? &g->values[v] : NULL;
-    return val && val->kind == RT_VALUE_WEIGHT && val->data && !val->is_output &&
-                   val->data->dtype == RT_DTYPE_F32
-               ? val->data
-               : NULL;
 }
 
 /* The table of node n when n is a Gather along axis 0 of a constant F32 table of rank >= 2
@@ -54,22 +34,6 @@ static int embedding_table(const rt_graph *g, const rt_node *n)
                         &ignored) != RT_OK || axis != 0)
         return -1;
     return n->inputs[0];
-}
-
-/* Row r of t to INT8: q = round(x / s) with s = max |x| / 127. False (nothing written)
- * when the row holds an infinity or NaN. */
-static bool quantize_row(const float *x, int64_t n, int8_t *q, float *scale)
-{
-    float amax = 0;
-    for (int64_t j = 0; j < n; j++)
-        amax = fmaxf(amax, fabsf(x[j]));
-    if (!isfinite(amax))
-        return false;
-    float inv = amax > 0 ? 127.0f / amax : 0;
-    for (int64_t j = 0; j < n; j++)
-        q[j] = (int8_t)nearbyintf(x[j] * inv);
-    *scale = amax / 127.0f;
-    return true;
 }
 
 /* The table t narrowed to dt into *out (new): I8 (with *scales, new, one per row) or F16 /
@@ -90,15 +54,12 @@ static rt_status narrow_table(const rt_tensor *t, rt_dtype dt, rt_tensor **out,
     }
     rt_shape s = {.rank = 1, .dims = {rows}};
     rt_tensor *sc = rt_tensor_create(RT_DTYPE_F32, &s, NULL);
-    bool ok = sc != NULL;
-    for (int64_t r = 0; ok && r < rows; r++)
-        ok = quantize_row((const float *)t->data + r * cols, cols, (int8_t *)n->data + r * cols,
-                          (float *)sc->data + r);
-    if (!ok) {
+    if (!sc || !rt_compress_all_finite(t)) {
         rt_tensor_free(n);
         rt_tensor_free(sc);
         return sc ? RT_OK : nomem(err);
     }
+    rt_quantize_i8_rows(t->data, rows, cols, false, n->data, sc->data);
     *out = n;
     *scales = sc;
     return RT_OK;

@@ -137,11 +137,9 @@ static rt_status factor(rt_opt *o, int i, float energy, rt_compress_report *rep,
     *factored = false;
     const rt_node *node = &o->g->nodes[i];
     const rt_tensor *w = rt_compress_f32_weight(o->g, rt_node_input(node, 1));
-    if (node->op != RT_OP_LINEAR || node->n_outputs != 1 || !w || w->shape.rank != 2)
+    if (node->op != RT_OP_LINEAR || node->n_outputs != 1 || !w || w->shape.rank != 2 ||
+        !rt_compress_all_finite(w))
         return RT_OK;
-    for (int64_t e = 0; e < rt_tensor_numel(w); e++)
-        if (!isfinite(((const float *)w->data)[e]))
-            return RT_OK;
     bool trans = rt_node_attr_int(node, "trans_b", 0) != 0;
     int64_t k = w->shape.dims[trans ? 1 : 0], n = w->shape.dims[trans ? 0 : 1];
     int64_t p = k < n ? k : n;

@@ -109,11 +109,8 @@ static const rt_tensor *prunable(const rt_graph *g, const rt_node *n, int64_t *k
     default: return NULL;
     }
     const rt_tensor *w = n->n_outputs == 1 ? rt_compress_f32_weight(g, rt_node_input(n, 1)) : NULL;
-    if (!w || w->shape.rank != 2)
+    if (!w || w->shape.rank != 2 || !rt_compress_all_finite(w))
         return NULL;
-    for (int64_t i = 0, size = rt_tensor_numel(w); i < size; i++)
-        if (!isfinite(((const float *)w->data)[i]))
-            return NULL;
     *k = w->shape.dims[*trans ? 1 : 0];
     *cols = w->shape.dims[*trans ? 0 : 1];
     return w;

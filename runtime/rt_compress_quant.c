@@ -39,16 +39,6 @@ void rt_quantize_i8_rows(const float *src, int64_t rows, int64_t cols, bool tran
     }
 }
 
-/* Whether every element of t is finite (a scale from Inf or NaN means nothing). */
-static bool all_finite(const rt_tensor *t)
-{
-    const float *d = t->data;
-    for (int64_t i = 0, n = rt_tensor_numel(t); i < n; i++)
-        if (!isfinite(d[i]))
-            return false;
-    return true;
-}
-
 /* The quantized pair of one F32 weight: values wq (I8, channels x k) and ws (F32 scales). */
 typedef struct {
     int wq, ws;
@@ -102,7 +92,7 @@ static const rt_tensor *eligible(const rt_graph *g, const rt_node *n, bool trans
     if (w->dtype != RT_DTYPE_F32 || w->shape.rank != 2)
         return NULL;
     int64_t k = w->shape.dims[trans_b ? 1 : 0];
-    return rt_tensor_numel(w) >= MIN_ELEMS && k >= MIN_K && all_finite(w) ? w : NULL;
+    return rt_tensor_numel(w) >= MIN_ELEMS && k >= MIN_K && rt_compress_all_finite(w) ? w : NULL;
 }
 
 /* Bytes of the weights node n reads. */
@@ -129,15 +119,9 @@ static rt_status rewrite(rt_opt *o, int i, const qweight *qw, rt_qmode mode, rt_
     in[n_in++] = qw->ws;
     for (int k = 2; k < n->n_inputs && k < 4; k++)
         in[n_in++] = n->inputs[k];
-    rt_attr *attrs = calloc((size_t)n->n_attrs + 1, sizeof *attrs);
-    int n_attrs = 0;
-    bool ok = attrs != NULL;
-    for (int a = 0; ok && a < n->n_attrs; a++)
-        if (strcmp(n->attrs[a].name, "trans_b") != 0)
-            ok = rt_opt_attr_copy(&attrs[n_attrs++], &n->attrs[a]);
-    if (ok)
-        ok = rt_opt_attr_string(&attrs[n_attrs++], "mode", rt_qmode_name(mode));
-    if (!ok) {
+    int n_attrs;
+    rt_attr *attrs = rt_opt_attrs_copy_except(n, "trans_b", 1, &n_attrs);
+    if (!attrs || !rt_opt_attr_string(&attrs[n_attrs++], "mode", rt_qmode_name(mode))) {
         rt_opt_attrs_free(attrs, n_attrs);
         return rt_error_set(err, RT_ERR_NOMEM, "out of memory quantizing node '%s'", n->name);
     }

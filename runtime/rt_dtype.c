@@ -140,22 +140,13 @@ uint16_t rt_f32_to_bf16(float f)
  * time), BF16 -> F32 with SSE2. Kernels that widen narrowed weights for every run spend
  * their conversion time here. */
 #if defined(__x86_64__) && defined(__GNUC__)
-#include <cpuid.h>
 #include <immintrin.h>
-#include <stdatomic.h>
 #define HAVE_X86_PATH 1
 
-/* Asked of CPUID once (a VM exit under a hypervisor, too slow for every call). */
+/* libgcc asks CPUID once at start-up; these read its answers */
 static bool have_f16c(void)
 {
-    static atomic_int known = -1;
-    int v = atomic_load_explicit(&known, memory_order_relaxed);
-    if (v < 0) {
-        unsigned a, b, c = 0, d;
-        v = __builtin_cpu_supports("avx") && __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
-        atomic_store_explicit(&known, v, memory_order_relaxed);
-    }
-    return v;
+    return __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c");
 }
 
 __attribute__((target("avx,f16c"))) static int64_t f16_load_f16c(const uint16_t *src,

@@ -21,7 +21,6 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 
@@ -29,6 +28,8 @@ import numpy as np
 import tritonclient.http as th
 from onnx import numpy_helper
 
+import bench_cpu
+import bench_opt
 import train_spam
 from eval_spam import DATA, ROOT, load_split, run_infd
 
@@ -86,20 +87,14 @@ def latencies(runner, models, x, repeat, rounds, threads):
         times = [[] for _ in models]
         for _ in range(rounds):
             for k, model in enumerate(models):
-                out = subprocess.run([runner, "--model", model, "--input", path, "--repeat",
-                                      str(repeat), "--threads", str(threads)],
-                                     capture_output=True, text=True, check=True).stdout
-                line = next(s for s in out.splitlines() if s.startswith("latency_ms"))
-                times[k].append(float(line.split("median=")[1].split()[0]))
+                times[k].append(bench_cpu.run_infd(runner, model, [path], threads, repeat)[0])
     return [statistics.median(t) for t in times]
 
 
 def measure(runner, model, test_x, test_y):
     """weight bytes as executed and TEST accuracy."""
-    report = subprocess.run([runner, "--model", model, "--report"], capture_output=True,
-                            text=True, check=True).stdout.strip().splitlines()[-1]
     probs = run_infd(runner, model, test_x)[:, 0]
-    return {"weight_bytes": json.loads(report)["weight_bytes"],
+    return {"weight_bytes": bench_opt.infd_report(runner, model)["weight_bytes"],
             "accuracy": float(np.mean((probs >= 0.5) == (test_y == 1)))}
 
 

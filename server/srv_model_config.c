@@ -189,10 +189,12 @@ static rt_status parse_batching(srv_model_config *cfg, json_t *root, rt_error *e
     return RT_OK;
 }
 
+/* instance_group kinds by srv_instance_kind, as config.json names them */
+static const char *const kinds[] = {"KIND_AUTO", "KIND_CPU", "KIND_GPU"};
+
 /* instance_group: [{count, kind, gpus}], each kept as written; gpus only with KIND_GPU. */
 static rt_status parse_instances(srv_model_config *cfg, json_t *root, rt_error *err)
 {
-    static const char *const kinds[] = {"KIND_AUTO", "KIND_CPU", "KIND_GPU"};
     json_t *ig = json_object_get(root, "instance_group");
     if (!ig)
         return RT_OK;
@@ -515,7 +517,6 @@ static json_t *ios_to_json(const srv_io *ios, int n)
  * of a config without it. */
 static json_t *groups_to_json(const srv_model_config *cfg)
 {
-    static const char *const kinds[] = {"KIND_AUTO", "KIND_CPU", "KIND_GPU"};
     srv_instance_group auto_one = {.kind = SRV_KIND_AUTO, .count = 1};
     int n = cfg->n_groups ? cfg->n_groups : 1;
     json_t *arr = json_array();
