@@ -250,8 +250,9 @@ bench-sparse:
 	@$(MAKE) --no-print-directory $(BUILD)/bench_sparse
 	$(PYTHON) scripts/bench_sparse.py --bench $(BUILD)/bench_sparse
 
-# the daemon over HTTP: wrk beside nginx, server overhead, batching gain (BENCH_SECONDS each run)
-BENCH_SECONDS ?= 10
+# the daemon over HTTP: wrk beside nginx, server overhead, batching gain (BENCH_SECONDS per
+# wrk round, five alternating rounds per server)
+BENCH_SECONDS ?= 2
 bench-http:
 	@scripts/deps.sh bench
 	@$(MAKE) --no-print-directory $(BUILD)/infd

@@ -39,6 +39,9 @@ static const cfg_option options[] = {
      "concurrent HTTP connections; more get 503 and are closed"},
     {"http-idle-timeout-secs", CFG_T_INT, OFF(http_idle_timeout_secs), "60", 1, 86400, NULL,
      "S", "close a connection idle for this long (not counting requests being served)"},
+    {"http-buffer-bytes", CFG_T_INT, OFF(http_buffer_bytes), "8192", 4096, 16777216, NULL, "N",
+     "memory per HTTP connection for request headers and body chunks (libmicrohttpd clears it "
+     "on every request, so a smaller one is faster); headers that do not fit get 431"},
     {"max-request-bytes", CFG_T_INT, OFF(max_request_bytes), "67108864", 1024, INT64_C(1) << 40,
      NULL, "N", "largest request body; larger gets 413"},
     {"exit-timeout-secs", CFG_T_INT, OFF(exit_timeout_secs), "30", 0, 86400, NULL, "S",

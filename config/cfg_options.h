@@ -27,6 +27,7 @@ typedef struct cfg_server {
     int64_t http_thread_count;     /* libmicrohttpd epoll threads */
     int64_t max_connections;
     int64_t http_idle_timeout_secs;
+    int64_t http_buffer_bytes;     /* libmicrohttpd's memory pool per connection */
     int64_t max_request_bytes;
     int64_t exit_timeout_secs;
     int64_t repository_poll_secs;

@@ -19,6 +19,7 @@ import os
 import re
 import shutil
 import signal
+import statistics
 import socket
 import subprocess
 import sys
@@ -38,7 +39,7 @@ BEGIN, END = "<!-- bench-http:begin -->", "<!-- bench-http:end -->"
 SECTION = f"""## HTTP: the infd daemon
 
 `scripts/bench_http.py` (run by `make bench`, or alone by `make bench-http`; `BENCH_SECONDS`
-sets the length of each wrk run, default 10). It needs `wrk` and `nginx` (Debian packages,
+sets the length of each wrk round, default 2, five rounds per server). It needs `wrk` and `nginx` (Debian packages,
 installed by `scripts/deps.sh bench`); nginx is started on a free port with its own config
 in a temporary folder.
 
@@ -194,6 +195,15 @@ def run_wrk(url, body, connections, seconds, cpus, headers=()):
             "requests": int(re.search(r"(\d+) requests in", out).group(1))}
 
 
+def median_run(runs):
+    """The median of each figure over the rounds of one server."""
+    return {k: statistics.median(r[k] for r in runs) for k in ("rps", "p50", "p99", "requests")}
+
+
+def add_deltas(total, delta):
+    return dict(delta) if total is None else {k: total[k] + delta[k] for k in total}
+
+
 def model_stats(base, model):
     return requests.get(f"{base}/v2/models/{model}/stats", timeout=10).json()["model_stats"][0]
 
@@ -240,15 +250,25 @@ def bench(args, tmp):
         ceiling, overhead = [], None
         for c in CONNECTIONS:
             run_wrk(url, body, c, 1, client_cpus)  # warm-up
-            before = model_stats(base, "identity")
-            i = run_wrk(url, body, c, args.seconds, client_cpus)
-            delta = stats_delta(before, model_stats(base, "identity"))
-            n = run_wrk(nginx_url, body, c, args.seconds, client_cpus)
-            ceiling.append((c, i, n))
+            run_wrk(nginx_url, body, c, 1, client_cpus)
+            # rounds alternate between the two servers, so that a slow spell of a shared
+            # machine lands on both; the ratio is the median of the rounds' ratios
+            rounds = []
+            for _ in range(args.rounds):
+                before = model_stats(base, "identity")
+                i = run_wrk(url, body, c, args.seconds, client_cpus)
+                delta = stats_delta(before, model_stats(base, "identity"))
+                n = run_wrk(nginx_url, body, c, args.seconds, client_cpus)
+                rounds.append((i, n))
+                if c == 1:
+                    overhead = add_deltas(overhead, delta)
+            i, n = (median_run([r[k] for r in rounds]) for k in (0, 1))
+            ratios = [a["rps"] / b["rps"] for a, b in rounds]
+            ceiling.append((c, i, n, statistics.median(ratios)))
             print(f"ceiling c={c}: infd {i['rps']:.0f} req/s p50 {i['p50']:.0f} us, "
-                  f"nginx {n['rps']:.0f} req/s p50 {n['p50']:.0f} us", flush=True)
-            if c == 1:
-                overhead = delta
+                  f"nginx {n['rps']:.0f} req/s p50 {n['p50']:.0f} us, ratio "
+                  f"{statistics.median(ratios):.2f}x (rounds: "
+                  f"{', '.join(f'{x:.2f}' for x in ratios)})", flush=True)
         if server_cpus:  # the MLP wants every core
             subprocess.run(["taskset", "-a", "-p", "-c", ",".join(map(str, cores)), str(infd.pid)],
                            check=True, capture_output=True)
@@ -260,7 +280,7 @@ def bench(args, tmp):
             row = {"model": model}
             for c in (1, 64):
                 before = model_stats(base, model)
-                row[c] = run_wrk(murl, mlp_body, c, args.seconds, [])
+                row[c] = run_wrk(murl, mlp_body, c, args.seconds * args.rounds, [])
                 row[c]["stats"] = stats_delta(before, model_stats(base, model))
                 print(f"batching {model} c={c}: {row[c]['rps']:.1f} req/s, "
                       f"{row[c]['stats']['inferences']} inferences in "
@@ -279,9 +299,14 @@ def report(args, ceiling, overhead, batching, server_cpus, client_cpus):
     pin = (f"servers on cores {server_cpus}, wrk on cores {client_cpus}" if server_cpus
            else "no core pinning")
     lines = [f"Measured {datetime.date.today().isoformat()} on {cpu} ({cores} cores), commit "
-             f"{git_commit()}, {args.seconds} s per run, {pin}; infd with "
+             f"{git_commit()}, {pin}; infd with "
              f"{args.http_threads} HTTP thread(s), nginx with as many workers."
              + (f" {args.note}" if args.note else ""),
+             "",
+             f"The ceiling alternates {args.rounds} rounds of {args.seconds} s between infd and "
+             "nginx at each connection count; req/s and latencies are the medians over the "
+             "rounds, the ratio is the median of the rounds' ratios. Batching runs last "
+             f"{args.seconds * args.rounds} s.",
              "",
              "**HTTP ceiling**: wrk (keep-alive, at most 2 threads) POSTing `infer` as JSON to "
              "an Identity over FP32 [1,4]; nginx answers the same POST with a static body of "
@@ -290,10 +315,10 @@ def report(args, ceiling, overhead, batching, server_cpus, client_cpus):
              "| connections | infd req/s | infd p50 µs | infd p99 µs | nginx req/s | nginx p50 µs "
              "| nginx p99 µs | infd / nginx |",
              "|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for c, i, n in ceiling:
+    for c, i, n, ratio in ceiling:
         lines.append(f"| {c} | {i['rps']:.0f} | {fmt_us(i['p50'])} | {fmt_us(i['p99'])} "
                      f"| {n['rps']:.0f} | {fmt_us(n['p50'])} | {fmt_us(n['p99'])} "
-                     f"| {i['rps'] / n['rps']:.2f}x |")
+                     f"| {ratio:.2f}x |")
     o = overhead
     per = lambda k: o[k] / o["count"] / 1e3
     lines += ["",
@@ -333,7 +358,9 @@ def write_doc(path, text):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--infd", default=os.path.join(ROOT, "build", "infd"))
-    ap.add_argument("--seconds", type=int, default=10, help="duration of each wrk run")
+    ap.add_argument("--seconds", type=int, default=2, help="duration of each wrk run")
+    ap.add_argument("--rounds", type=int, default=5, help="alternating infd / nginx rounds "
+                    "per connection count in the HTTP ceiling")
     ap.add_argument("--http-threads", type=int, default=1,
                     help="infd --http-thread-count, and nginx worker_processes")
     ap.add_argument("--no-pin", action="store_true", help="do not split cores between "

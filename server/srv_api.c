@@ -69,7 +69,9 @@ static bool url_decode(char *s)
 /* Splits the path into decoded segments (into buf). Returns the count, or -1 if invalid. */
 static int split_path(const char *url, char *buf, size_t size, char **seg)
 {
-    snprintf(buf, size, "%s", url);
+    size_t len = strnlen(url, size - 1);
+    memcpy(buf, url, len);
+    buf[len] = '\0';
     int n = 0;
     for (char *p = strtok(buf, "/"); p; p = strtok(NULL, "/")) {
         if (n == MAX_SEGMENTS || !url_decode(p))

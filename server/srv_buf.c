@@ -61,6 +61,14 @@ void srv_buf_put_i64(srv_buf *b, long long v)
     srv_buf_put_u64(b, (unsigned long long)v);
 }
 
+void srv_buf_put_real(srv_buf *b, double x, bool is_double)
+{
+    char tmp[40];
+    int n = strfromd(tmp, sizeof tmp, is_double ? "%.17g" : "%.9g", x);
+    if (n > 0 && (size_t)n < sizeof tmp)
+        srv_buf_append(b, tmp, (size_t)n);
+}
+
 /* Formats in place when it fits (the usual short number or label), so that most calls
  * format once; otherwise grows and formats again. */
 void srv_buf_printf(srv_buf *b, const char *fmt, ...)

@@ -18,6 +18,10 @@ char *srv_json_rewrite_nonfinite(const char *text, size_t len, size_t *out_len)
         const char *token, *mark;
     } subs[] = {{"-Infinity", "\"\\u0001-Inf\""}, {"Infinity", "\"\\u0001Inf\""},
                 {"NaN", "\"\\u0001NaN\""}};
+    /* the usual body has neither token anywhere: two vectorised searches instead of the
+     * scan below */
+    if (!memmem(text, len, "NaN", 3) && !memmem(text, len, "Infinity", 8))
+        return NULL;
     srv_buf out = {0};
     bool in_string = false, found = false;
     size_t start = 0;
@@ -506,7 +510,7 @@ static void put_number(srv_buf *b, rt_dtype dt, const void *data, size_t i)
         else if (isinf(x))
             srv_buf_puts(b, x > 0 ? "Infinity" : "-Infinity");
         else
-            srv_buf_printf(b, dt == RT_DTYPE_F64 ? "%.17g" : "%.9g", x);
+            srv_buf_put_real(b, x, dt == RT_DTYPE_F64);
     }
 }
 

@@ -298,6 +298,7 @@ static struct MHD_Daemon *start_daemon(srv_server *s, listener *l, int port)
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
         MHD_OPTION_CONNECTION_LIMIT, mhd_limit,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->cfg->http_idle_timeout_secs,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)s->cfg->http_buffer_bytes,
         MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, l,
         MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, NULL,

@@ -13,18 +13,19 @@ uint64_t srv_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* One allocation holds the request and its three arrays (the request crosses from the HTTP
+ * thread to a worker and back, where every malloc/free pair costs). */
 srv_request *srv_request_create(int n_inputs, int n_outputs)
 {
-    srv_request *r = calloc(1, sizeof *r);
+    size_t n_in = (size_t)n_inputs + 1, n_out = (size_t)n_outputs + 1;
+    size_t size = sizeof(srv_request) + n_in * sizeof(rt_tensor *) + n_out * sizeof(rt_tensor *) +
+                  n_out * sizeof(srv_output_sel);
+    srv_request *r = calloc(1, size);
     if (!r)
         return NULL;
-    r->inputs = calloc((size_t)n_inputs + 1, sizeof *r->inputs);
-    r->outputs = calloc((size_t)n_outputs + 1, sizeof *r->outputs);
-    r->sel = calloc((size_t)n_outputs + 1, sizeof *r->sel);
-    if (!r->inputs || !r->outputs || !r->sel) {
-        srv_request_free(r);
-        return NULL;
-    }
+    r->inputs = (rt_tensor **)(r + 1);
+    r->outputs = r->inputs + n_in;
+    r->sel = (srv_output_sel *)(r->outputs + n_out);
     r->n_inputs = n_inputs;
     r->n_outputs = n_outputs;
     r->batch = 1;
@@ -37,13 +38,10 @@ void srv_request_free(srv_request *r)
 {
     if (!r)
         return;
-    for (int i = 0; r->inputs && i < r->n_inputs; i++)
+    for (int i = 0; i < r->n_inputs; i++)
         rt_tensor_free(r->inputs[i]);
-    for (int i = 0; r->outputs && i < r->n_outputs; i++)
+    for (int i = 0; i < r->n_outputs; i++)
         rt_tensor_free(r->outputs[i]);
-    free(r->inputs);
-    free(r->outputs);
-    free(r->sel);
     free(r->id);
     free(r);
 }

@@ -37,13 +37,14 @@ typedef enum {
 struct srv_request {
     char *id;                 /* owned; NULL when the client sent none */
     int n_inputs;
-    rt_tensor **inputs;       /* owned, indexed by graph input */
+    rt_tensor **inputs;       /* tensors owned, indexed by graph input (array inside r) */
     int64_t batch;            /* leading dim of every input for batched models, else 1 */
     int n_sel;
-    srv_output_sel *sel;      /* owned: outputs to return, in response order */
+    srv_output_sel *sel;      /* outputs to return, in response order (inside r) */
     int64_t timeout_us;       /* queue timeout; 0: none */
     int n_outputs;
-    rt_tensor **outputs;      /* owned results, indexed by graph output (NULL if not run) */
+    rt_tensor **outputs;      /* owned results, indexed by graph output (NULL if not run;
+                               * array inside r) */
 
     int status;               /* HTTP status: 200, or the error's */
     srv_fail_reason fail;

@@ -1,7 +1,8 @@
 """test_daemon.py: the daemon's behaviour under load and over its lifetime: dynamic
 batching with 64 concurrent clients, a full queue and a queue timeout (503), Prometheus
 metrics checked by promtool, explicit load/unload, SIGHUP re-read, the SIGTERM drain, the
-idle timeout and the connection limit."""
+idle timeout and the connection limit, the per-connection buffer, and the instance threads'
+scheduling policy."""
 import concurrent.futures as cf
 import json
 import os
@@ -281,3 +282,38 @@ def test_connection_limit(repo):
         assert d.proc.poll() is None
     finally:
         d.stop()
+
+
+def test_http_buffer_bytes(repo):
+    """--http-buffer-bytes bounds the headers a connection may send (431 past it), while a
+    body many times that size still arrives whole, chunk by chunk."""
+    d = Daemon(repo, ["--http-buffer-bytes", "4096"])
+    try:
+        a = np.arange(32, dtype=np.float32).reshape(8, 4)
+        b = np.ones((8, 4), np.float32)
+        padded = infer_body(a, b).replace(",", "," + " " * 8000)  # whitespace is valid JSON
+        assert len(padded) > 100 * 4096
+        r = requests.post(d.base + "/v2/models/add_fp32/infer", data=padded, timeout=30)
+        assert r.status_code == 200, r.text
+        assert r.json()["outputs"][0]["data"] == (a + b).ravel().tolist()
+        r = requests.get(d.base + "/v2/health/live", headers={"X-Big": "x" * 8000}, timeout=30)
+        assert r.status_code == 431
+        # the daemon goes on serving, a normal header included
+        assert requests.get(d.base + "/v2/health/live", headers={"X-Small": "x" * 1000},
+                            timeout=30).status_code == 200
+        assert d.proc.poll() is None
+    finally:
+        d.stop()
+
+
+def test_instance_threads_run_sched_batch(server):
+    """Model instances run under SCHED_BATCH (a woken instance does not preempt the HTTP
+    thread), while the HTTP thread keeps the default policy."""
+    policies = {}
+    for tid in os.listdir("/proc/%d/task" % server.proc.pid):
+        with open("/proc/%d/task/%s/comm" % (server.proc.pid, tid)) as f:
+            comm = f.read().strip()
+        policies.setdefault(comm, set()).add(os.sched_getscheduler(int(tid)))
+    http = [p for comm, p in policies.items() if comm.startswith("MHD")]
+    assert http and all(p == {os.SCHED_OTHER} for p in http), policies
+    assert any(os.SCHED_BATCH in p for p in policies.values()), policies
