@@ -213,8 +213,8 @@ $(BUILD)/fuzz_onnx: tests/fuzz/fuzz_onnx.c $(FUZZ_SRC) $(GEN_SRC)
 	clang $(FUZZ_CFLAGS) $^ -lprotobuf-c -lm -o $@
 
 # the request decoder and response encoder of the server (JSON and binary tensor data)
-REQ_FUZZ_SRC := server/srv_codec.c server/srv_request.c server/srv_buf.c server/srv_types.c \
-                runtime/rt_tensor.c runtime/rt_dtype.c runtime/rt_status.c
+REQ_FUZZ_SRC := server/srv_codec.c server/srv_json_arena.c server/srv_request.c server/srv_buf.c \
+                server/srv_types.c runtime/rt_tensor.c runtime/rt_dtype.c runtime/rt_status.c
 $(BUILD)/fuzz_request: tests/fuzz/fuzz_request.c $(REQ_FUZZ_SRC)
 	clang $(FUZZ_CFLAGS) -Iserver -Iconfig $^ -ljansson -lm -o $@
 

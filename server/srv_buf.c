@@ -1,6 +1,7 @@
 /* srv_buf.c: growable byte buffer with JSON string escaping. */
 #include "srv_buf.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,6 +64,13 @@ void srv_buf_put_i64(srv_buf *b, long long v)
 
 void srv_buf_put_real(srv_buf *b, double x, bool is_double)
 {
+    /* integral values print as integers, exactly what "%g" prints for them below its
+     * exponent threshold (zeros, counts and labels are common in outputs); -0 keeps its
+     * sign */
+    if (x == (double)(long long)(x) && fabs(x) < (is_double ? 1e17 : 1e9) && !(x == 0 && signbit(x))) {
+        srv_buf_put_i64(b, (long long)x);
+        return;
+    }
     char tmp[40];
     int n = strfromd(tmp, sizeof tmp, is_double ? "%.17g" : "%.9g", x);
     if (n > 0 && (size_t)n < sizeof tmp)

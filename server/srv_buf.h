@@ -17,8 +17,9 @@ void srv_buf_printf(srv_buf *b, const char *fmt, ...) __attribute__((format(prin
 /* Decimal integers without printf (the response encoder writes many). */
 void srv_buf_put_u64(srv_buf *b, unsigned long long v);
 void srv_buf_put_i64(srv_buf *b, long long v);
-/* A finite number with the digits that round-trip it: "%.17g" for a double, "%.9g" for a
- * float or narrower; through strfromd, which skips printf's format parsing. */
+/* A finite number as "%.17g" (a double) or "%.9g" (a float or narrower) print it, digits
+ * that round-trip it; integral values without printf, the rest through strfromd, which
+ * skips printf's format parsing. */
 void srv_buf_put_real(srv_buf *b, double x, bool is_double);
 /* Appends s as a JSON string literal (quoted, escaped). Bytes that are not UTF-8 become
  * U+FFFD, so that the document stays valid JSON. */

@@ -1,4 +1,4 @@
-/* test_srv_buf.c: srv_buf's formatted and integer appends, and its JSON string escaping: escapes,
+/* test_srv_buf.c: srv_buf's formatted, integer and real appends, and its JSON string escaping: escapes,
  * UTF-8 kept as is, bytes that are not UTF-8 replaced by U+FFFD (responses stay JSON). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +25,28 @@ static void expect_json(const char *in, size_t n, const char *want)
         fail_msg("%s is not JSON: %s", got, err.text);
     json_decref(j);
     free(got);
+}
+
+/* srv_buf_put_real prints exactly what "%.9g" / "%.17g" print, fast paths included. */
+static void test_reals_match_printf(void **state)
+{
+    (void)state;
+    const double values[] = {0.0, -0.0, 3.0, -3.0, 1.5, 0.1f, 1e-7, 123456789.0, 999999999.0,
+                             1e9, -1e9, 16777217.0, 4294967296.0, 1e16, 99999999999999984.0,
+                             1e17, 12345678901234567.0, 3.4028234663852886e38, 5e-324, -2.5e-3};
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+        for (int is_double = 0; is_double < 2; is_double++) {
+            char want[64];
+            snprintf(want, sizeof want, is_double ? "%.17g" : "%.9g", values[i]);
+            srv_buf b = {0};
+            srv_buf_put_real(&b, values[i], is_double);
+            assert_non_null(b.data);
+            if (strcmp(b.data, want) != 0)
+                fail_msg("%.17g (%s): got %s, printf gives %s", values[i],
+                         is_double ? "double" : "float", b.data, want);
+            srv_buf_free(&b);
+        }
+    }
 }
 
 static void test_escapes(void **state)
@@ -100,6 +123,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_printf),
         cmocka_unit_test(test_integers),
+        cmocka_unit_test(test_reals_match_printf),
         cmocka_unit_test(test_escapes),
         cmocka_unit_test(test_utf8_kept),
         cmocka_unit_test(test_invalid_utf8_replaced),

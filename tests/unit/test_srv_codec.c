@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -184,6 +185,28 @@ static void test_binary_size_mismatch(void **state)
     srv_request_free(r);
 }
 
+/* A JSON document too large for the decoder's arena (it spills to malloc) decodes the same. */
+static void test_large_json_document(void **state)
+{
+    (void)state;
+    size_t n = 3000;
+    char *body = malloc(n * 16 + 256), *w = body;
+    w += sprintf(w, "{\"inputs\":[{\"name\":\"S\",\"datatype\":\"BYTES\",\"shape\":[%zu],"
+                    "\"data\":[", n);
+    for (size_t i = 0; i < n; i++)
+        w += sprintf(w, "%s\"e%zu\"", i ? "," : "", i);
+    w += sprintf(w, "]},{\"name\":\"U\",\"datatype\":\"UINT8\",\"shape\":[2],\"data\":[4,5]}]}");
+    srv_request *r = decode(body, (size_t)(w - body), -1);
+    assert_int_equal(r->status, 200);
+    const rt_str *s = r->inputs[0]->data;
+    assert_int_equal(rt_tensor_numel(r->inputs[0]), n);
+    assert_int_equal(s[n - 1].len, 5);
+    assert_memory_equal(s[n - 1].ptr, "e2999", 5);
+    assert_int_equal(((const uint8_t *)r->inputs[1]->data)[1], 5);
+    srv_request_free(r);
+    free(body);
+}
+
 static void test_bytes_json_binary_and_encode(void **state)
 {
     (void)state;
@@ -286,6 +309,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_binary, setup_add, teardown),
         cmocka_unit_test_setup_teardown(test_binary_size_mismatch, setup_add, teardown),
         cmocka_unit_test_setup_teardown(test_bytes_json_binary_and_encode, setup_bytes, teardown),
+        cmocka_unit_test_setup_teardown(test_large_json_document, setup_bytes, teardown),
         cmocka_unit_test(test_nonfinite_rewrite),
         cmocka_unit_test(test_timeout_override),
     };
