@@ -140,13 +140,17 @@ uint16_t rt_f32_to_bf16(float f)
  * time), BF16 -> F32 with SSE2. Kernels that widen narrowed weights for every run spend
  * their conversion time here. */
 #if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
 #include <immintrin.h>
 #define HAVE_X86_PATH 1
 
-/* libgcc asks CPUID once at start-up; these read its answers */
+/* "avx" comes from the compiler runtime's CPUID answers (which include the OS's support of
+ * the AVX state); F16C from CPUID leaf 1 itself, as clang's __builtin_cpu_supports does not
+ * know it */
 static bool have_f16c(void)
 {
-    return __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c");
+    unsigned a, b, c, d;
+    return __builtin_cpu_supports("avx") && __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
 }
 
 __attribute__((target("avx,f16c"))) static int64_t f16_load_f16c(const uint16_t *src,

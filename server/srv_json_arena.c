@@ -6,6 +6,25 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+/* Under AddressSanitizer the block is poisoned but for the allocations handed out, so that
+ * an access past the end of one (into the block's unused part) is reported; close
+ * unpoisons it, as the block is usually a stack frame that other calls reuse next. */
+#if defined(__SANITIZE_ADDRESS__)
+#define ARENA_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ARENA_ASAN 1
+#endif
+#endif
+#ifdef ARENA_ASAN
+#include <sanitizer/asan_interface.h>
+#define POISON(p, n) ASAN_POISON_MEMORY_REGION(p, n)
+#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#else
+#define POISON(p, n) ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
 static _Thread_local srv_json_arena *open_arena;
 static pthread_once_t installed = PTHREAD_ONCE_INIT;
 
@@ -17,6 +36,7 @@ static void *arena_malloc(size_t n)
         if (rounded >= n && rounded <= a->cap - a->used) {
             void *p = a->base + a->used;
             a->used += rounded;
+            UNPOISON(p, n);
             return p;
         }
         a->overflowed = true;
@@ -45,6 +65,7 @@ void srv_json_arena_open(srv_json_arena *a, void *block, size_t size)
     uintptr_t base = ((uintptr_t)block + 15u) & ~(uintptr_t)15u;
     size_t skip = (size_t)(base - (uintptr_t)block);
     *a = (srv_json_arena){.base = (char *)base, .cap = size > skip ? size - skip : 0};
+    POISON(a->base, a->cap);
     open_arena = a;
 }
 
@@ -52,4 +73,5 @@ void srv_json_arena_close(srv_json_arena *a)
 {
     if (open_arena == a)
         open_arena = NULL;
+    UNPOISON(a->base, a->cap);
 }
