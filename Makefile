@@ -52,13 +52,18 @@ GEN_SRC := $(BUILD)/gen/onnx.pb-c.c
 RT_OBJ := $(RT_SRC:%.c=$(BUILD)/%.o) $(GEN_SRC:.c=.o)
 
 # cuda/: kernels (.cu, nvcc) and the backend's host code (.c, gcc with the toolkit's
-# headers); cuBLASLt is opened with dlopen (cuda/cuda_lt.h), so nothing links it
+# headers); cuBLASLt and cuDNN are opened with dlopen (cuda/cuda_lt.h, cuda/cuda_dnn.h),
+# so nothing links them. cudnn.h is looked up on the include path (the toolkit's, then
+# CUDNN_INCLUDE=dir, e.g. a cuDNN wheel's include/); without it the cuDNN convolution
+# path is compiled out
+CUDNN_INCLUDE ?=
 ifneq ($(NVCC),)
 CU_SRC := $(wildcard cuda/*.cu)
 CU_C_SRC := $(wildcard cuda/*.c)
 CU_OBJ := $(CU_SRC:%.cu=$(BUILD)/%.o) $(CU_C_SRC:%.c=$(BUILD)/%.o)
 CPPFLAGS += -DINFD_HAVE_CUDA
-CUDA_CPPFLAGS := -isystem $(CUDA_HOME)/include -DCUDA_LIBDIR='"$(CUDA_HOME)/lib64"'
+CUDA_CPPFLAGS := -isystem $(CUDA_HOME)/include $(if $(CUDNN_INCLUDE),-isystem $(CUDNN_INCLUDE)) \
+                 -DCUDA_LIBDIR='"$(CUDA_HOME)/lib64"'
 NVCCFLAGS := -O2 -std=c++17 -gencode arch=compute_80,code=sm_80 \
              -gencode arch=compute_90,code=[sm_90,compute_90] -Icuda -Iruntime -MMD -MP
 LDLIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart_static -ldl -lrt \

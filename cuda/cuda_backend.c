@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "cuda_be.h"
+#include "cuda_dnn.h"
+#include "cuda_dnn_conv.h"
 #include "cuda_gemm.h"
 #include "cuda_lt.h"
 #include "cuda_ops.h"
@@ -351,6 +353,7 @@ static void cuda_free(rt_backend *b)
     free(be->wcopies);
     free(be->consts);
     cuda_gemm_state_free(be);
+    cuda_dnn_conv_free(be);
     cuda_mem_release(be);
     if (be->stream)
         cudaStreamDestroy(be->stream);
@@ -417,4 +420,14 @@ rt_backend *cuda_backend_create(int device, rt_precision precision, bool graphs,
 void cuda_backend_describe_blas(char *buf, size_t size)
 {
     cuda_lt_describe(buf, size);
+}
+
+void cuda_backend_describe_dnn(char *buf, size_t size)
+{
+    cuda_dnn_describe(buf, size);
+}
+
+void cuda_backend_dnn_stats(rt_backend *b, bool *active, uint64_t *convs)
+{
+    cuda_dnn_conv_stats(be_of(b), active, convs);
 }

@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "rt_backend.h"
 #include "rt_compress.h"
@@ -21,5 +22,15 @@ rt_backend *cuda_backend_create(int device, rt_precision precision, bool graphs,
 
 /* One line on the GEMM library (version and path, or why it cannot be loaded). */
 void cuda_backend_describe_blas(char *buf, size_t size);
+
+/* One line on the convolution library: cuDNN's version and path, or why convolutions run
+ * the direct kernel (cuDNN is optional and opened on the first convolution; this opens it
+ * too). */
+void cuda_backend_describe_dnn(char *buf, size_t size);
+
+/* For tests: whether cuda backend b's convolutions can run on cuDNN (false before its
+ * first convolution, or when cuDNN is missing) and how many have so far; the others ran
+ * the direct kernel. */
+void cuda_backend_dnn_stats(rt_backend *b, bool *active, uint64_t *convs);
 
 #endif

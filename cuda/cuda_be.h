@@ -1,7 +1,8 @@
 /* cuda_be.h: the CUDA backend's private state and the helpers its C files share (cuda/
  * only; the runtime sees cuda_backend.h). One cuda_be per session: a stream on one device,
  * its own caching memory pool, pinned staging for copies, device scratch for kernels, the
- * resident weights and the cuBLASLt state (cuda_gemm.h). */
+ * resident weights, the cuBLASLt state (cuda_gemm.h) and the cuDNN state
+ * (cuda_dnn_conv.h). */
 #ifndef CUDA_BE_H
 #define CUDA_BE_H
 
@@ -16,6 +17,7 @@
 #include "rt_compress.h"
 
 typedef struct cuda_gemm_state cuda_gemm_state;
+typedef struct cuda_dnn_state cuda_dnn_state;
 
 /* A weight's copy in the dtype its GEMMs compute in (cuda_be_weight_copy). */
 typedef struct cuda_wcopy {
@@ -57,6 +59,7 @@ typedef struct cuda_be {
     cuda_const *consts;
     int n_consts, cap_consts;
     cuda_gemm_state *gemm;
+    cuda_dnn_state *dnn;     /* cuDNN convolutions (cuda_dnn_conv.h): made on the first */
     bool capturing, capture_refused; /* between capture_begin and capture_end */
     uint64_t kernels, graph_launches; /* launched so far (library calls count as kernels) */
     uint64_t kernels_at_capture;      /* kernels recorded into a graph are not launches */

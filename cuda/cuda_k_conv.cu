@@ -1,7 +1,9 @@
 /* cuda_k_conv.cu: Conv (and infd.FusedConv with its activation) and MaxPool / AveragePool
  * of the CUDA backend as direct kernels: one thread per output element walks its window
- * (1 to 3 spatial dims padded to 3). Simple and exact rather than fast; an implicit GEMM
- * or cuDNN is the way to speed Conv up. */
+ * (1 to 3 spatial dims padded to 3). Simple and exact rather than fast: convolutions that
+ * cuDNN takes run there (cuda_dnn_conv.h), with the per-channel bias and activation
+ * kernel below after them; this kernel runs the rest and every one when cuDNN is
+ * missing. */
 #include "cuda_k_util.cuh"
 
 template <typename T, typename TW>
@@ -73,6 +75,65 @@ extern "C" cudaError_t cuda_k_conv(cudaStream_t s, int dt, const void *x, int w_
         return cudaErrorInvalidValue;
 #undef CONV
     return cudaGetLastError();
+}
+
+template <typename TX, typename TY>
+__global__ void k_channel_bias_act(const TX *x, TY *y, const TY *bias, int64_t c, int64_t plane,
+                                   int64_t total, cuda_act act)
+{
+    CUDA_FOR(i, total)
+    {
+        float v = to_f(x[i]);
+        if (bias)
+            v += to_f(bias[i / plane % c]);
+        if (act.kind != RT_ACT_NONE)
+            v = act_apply(act.kind, v, act.alpha, act.lo, act.hi);
+        y[i] = from_f<TY>(v);
+    }
+}
+
+template <typename TY>
+static cudaError_t channel_bias_act(cudaStream_t s, int x_dt, const void *x, TY *y,
+                                    const TY *bias, int64_t c, int64_t plane, int64_t total,
+                                    cuda_act act)
+{
+    unsigned g = cuda_blocks(total);
+    switch (x_dt) {
+    case RT_DTYPE_F32:
+        k_channel_bias_act<<<g, CUDA_THREADS, 0, s>>>((const float *)x, y, bias, c, plane, total,
+                                                      act);
+        break;
+    case RT_DTYPE_F16:
+        k_channel_bias_act<<<g, CUDA_THREADS, 0, s>>>((const __half *)x, y, bias, c, plane, total,
+                                                      act);
+        break;
+    case RT_DTYPE_BF16:
+        k_channel_bias_act<<<g, CUDA_THREADS, 0, s>>>((const __nv_bfloat16 *)x, y, bias, c, plane,
+                                                      total, act);
+        break;
+    default: return cudaErrorInvalidValue;
+    }
+    return cudaGetLastError();
+}
+
+extern "C" cudaError_t cuda_k_channel_bias_act(cudaStream_t s, int x_dt, const void *x, int y_dt,
+                                               void *y, const void *bias, int64_t n, int64_t c,
+                                               int64_t plane, cuda_act act)
+{
+    int64_t total = n * c * plane;
+    if (total == 0)
+        return cudaSuccess;
+    switch (y_dt) {
+    case RT_DTYPE_F32:
+        return channel_bias_act(s, x_dt, x, (float *)y, (const float *)bias, c, plane, total, act);
+    case RT_DTYPE_F16:
+        return channel_bias_act(s, x_dt, x, (__half *)y, (const __half *)bias, c, plane, total,
+                                act);
+    case RT_DTYPE_BF16:
+        return channel_bias_act(s, x_dt, x, (__nv_bfloat16 *)y, (const __nv_bfloat16 *)bias, c,
+                                plane, total, act);
+    default: return cudaErrorInvalidValue;
+    }
 }
 
 /* Taps of dim i of a window starting at start: those inside X as [*lo, *hi), and returned,

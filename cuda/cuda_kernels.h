@@ -184,10 +184,29 @@ cudaError_t cuda_k_attn_softmax(cudaStream_t s, const float *scores, int p_dt, v
                                 int64_t rows, int64_t len, int64_t seq, int64_t rows_per_batch,
                                 const float *mask, int64_t mask_b, int64_t mask_q);
 
+/* ---- cuda_k_flash.cu ---- */
+/* Whether cuda_k_flash_attn takes compute dtype dt, head size d, batch_heads (batch,
+ * head) pairs and seq: F16 or BF16, d a multiple of 16 up to 128 (launches nothing). */
+bool cuda_k_flash_fits(int dt, int64_t d, int64_t batch_heads, int64_t seq);
+/* y (batch, seq, heads d, F32) = softmax(scale q k^T + mask) v per head, from the q, k, v
+ * of cuda_k_qkv_split in dtype dt, query head h reading KV head h / (heads / kv_heads);
+ * mask as cuda_k_attn_softmax's. Shapes cuda_k_flash_fits refuses: cudaErrorInvalidValue. */
+cudaError_t cuda_k_flash_attn(cudaStream_t s, int dt, const void *q, const void *k,
+                              const void *v, float *y, int64_t batch, int64_t seq,
+                              int64_t heads, int64_t kv_heads, int64_t d, float scale,
+                              const float *mask, int64_t mask_b, int64_t mask_q);
+
 /* ---- cuda_k_conv.cu ---- (dt: F32, F16, BF16, F64; w_dt: dt, or F16/BF16 under F32) */
 cudaError_t cuda_k_conv(cudaStream_t s, int dt, const void *x, int w_dt, const void *w,
                         const void *bias, void *y, int64_t n, int64_t c, int64_t m,
                         int64_t group, const cuda_window *win, cuda_act act);
+/* y[b, ch, p] = act(x[b, ch, p] + bias[ch]) over n x c x plane elements: the bias and
+ * activation after a cuDNN convolution, widening its output on the way when x_dt is F16
+ * or BF16 and y_dt F32 (x_dt and y_dt: F32, F16, BF16; bias (may be NULL) in y_dt; y may
+ * be x when the dtypes match) */
+cudaError_t cuda_k_channel_bias_act(cudaStream_t s, int x_dt, const void *x, int y_dt, void *y,
+                                    const void *bias, int64_t n, int64_t c, int64_t plane,
+                                    cuda_act act);
 /* MaxPool (with indices, may be NULL; col_major: storage_order 1) and AveragePool */
 cudaError_t cuda_k_pool(cudaStream_t s, int dt, const void *x, void *y, int64_t *indices,
                         int64_t planes, const cuda_window *win, bool max, bool include_pad,

@@ -1,10 +1,10 @@
 /* cuda_lt.c: opens cuBLASLt with dlopen and fills the function table (cuda_lt.h). */
 #include "cuda_lt.h"
 
-#include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
-#include <string.h>
+
+#include "cuda_dl.h"
 
 #define STR_(x) #x
 #define STR(x) STR_(x)
@@ -22,46 +22,34 @@ static const char *const candidates[] = {
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static cuda_lt table;
 static bool loaded;
-static char why[256];
+static char why[320];
 static const char *path;
 
-#define SYM(field, name)                                                                    \
-    do {                                                                                    \
-        *(void **)&table.field = dlsym(h, name);                                            \
-        if (!table.field) {                                                                 \
-            snprintf(why, sizeof why, "%s has no %s", path, name);                          \
-            return;                                                                         \
-        }                                                                                   \
-    } while (0)
+#define SYM(field, name) {(void **)&table.field, name}
+static const cuda_dl_sym syms[] = {
+    SYM(get_version, "cublasLtGetVersion"),
+    SYM(create, "cublasLtCreate"),
+    SYM(destroy, "cublasLtDestroy"),
+    SYM(status_string, "cublasLtGetStatusString"),
+    SYM(desc_create, "cublasLtMatmulDescCreate"),
+    SYM(desc_destroy, "cublasLtMatmulDescDestroy"),
+    SYM(desc_set, "cublasLtMatmulDescSetAttribute"),
+    SYM(layout_create, "cublasLtMatrixLayoutCreate"),
+    SYM(layout_destroy, "cublasLtMatrixLayoutDestroy"),
+    SYM(layout_set, "cublasLtMatrixLayoutSetAttribute"),
+    SYM(pref_create, "cublasLtMatmulPreferenceCreate"),
+    SYM(pref_destroy, "cublasLtMatmulPreferenceDestroy"),
+    SYM(pref_set, "cublasLtMatmulPreferenceSetAttribute"),
+    SYM(heuristic, "cublasLtMatmulAlgoGetHeuristic"),
+    SYM(matmul, "cublasLtMatmul"),
+};
+#undef SYM
 
 static void load(void)
 {
-    void *h = NULL;
-    for (size_t i = 0; !h && i < sizeof candidates / sizeof *candidates; i++) {
-        h = dlopen(candidates[i], RTLD_NOW | RTLD_LOCAL);
-        path = candidates[i];
-    }
-    if (!h) {
-        snprintf(why, sizeof why, "cannot load cuBLASLt (libcublasLt.so.%d): %s",
-                 CUBLAS_VER_MAJOR, dlerror());
-        return;
-    }
-    SYM(create, "cublasLtCreate");
-    SYM(destroy, "cublasLtDestroy");
-    SYM(get_version, "cublasLtGetVersion");
-    SYM(status_string, "cublasLtGetStatusString");
-    SYM(desc_create, "cublasLtMatmulDescCreate");
-    SYM(desc_destroy, "cublasLtMatmulDescDestroy");
-    SYM(desc_set, "cublasLtMatmulDescSetAttribute");
-    SYM(layout_create, "cublasLtMatrixLayoutCreate");
-    SYM(layout_destroy, "cublasLtMatrixLayoutDestroy");
-    SYM(layout_set, "cublasLtMatrixLayoutSetAttribute");
-    SYM(pref_create, "cublasLtMatmulPreferenceCreate");
-    SYM(pref_destroy, "cublasLtMatmulPreferenceDestroy");
-    SYM(pref_set, "cublasLtMatmulPreferenceSetAttribute");
-    SYM(heuristic, "cublasLtMatmulAlgoGetHeuristic");
-    SYM(matmul, "cublasLtMatmul");
-    loaded = true;
+    loaded = cuda_dl_load("cuBLASLt (libcublasLt.so." STR(CUBLAS_VER_MAJOR) ")", candidates,
+                          sizeof candidates / sizeof *candidates, syms,
+                          sizeof syms / sizeof *syms, &path, why, sizeof why);
 }
 
 const cuda_lt *cuda_lt_get(rt_error *err)

@@ -1,13 +1,17 @@
-/* cuda_op_attention.c: infd.Attention on the CUDA backend, the straightforward way: one
- * GEMM projects X to Q, K and V (bias in its epilogue), a kernel splits them head-major in
- * the GEMM operand dtype, one batched GEMM computes every head's scores, a kernel applies
- * scale, mask and softmax, one batched GEMM multiplies by V, and a box copy puts the heads
- * side by side: six launches whatever the number of heads.
+/* cuda_op_attention.c: infd.Attention on the CUDA backend. One GEMM projects X to Q, K and
+ * V (bias in its epilogue) and a kernel splits them head-major in the GEMM operand dtype;
+ * then one of two paths:
  *
- * Grouped-query attention batches over (batch, KV head): the H / KV query heads that share
- * a KV head are consecutive in Q, so their rows form one tall matrix against that K and V.
- * A FlashAttention-style kernel (online softmax, no scores in memory) is the next step for
- * long sequences; this keeps every intermediate in device memory. */
+ * - flash (cuda_k_flash.cu): compute dtype FP16 or BF16 (precision fp16 / bf16) and a head
+ *   size d that is a multiple of 16 up to 128: one kernel does the scores, the masked
+ *   online softmax and the product with V tile by tile and writes Y itself; nothing of
+ *   size seq x seq is stored. Three launches.
+ * - GEMMs, for everything else (FP32 and TF32, other head sizes): one batched GEMM
+ *   computes every head's scores, a kernel applies mask and softmax, one batched GEMM
+ *   multiplies by V, and a box copy puts the heads side by side: six launches whatever the
+ *   number of heads. Grouped-query attention batches over (batch, KV head): the H / KV
+ *   query heads that share a KV head are consecutive in Q, so their rows form one tall
+ *   matrix against that K and V. */
 #include <math.h>
 #include <string.h>
 
@@ -50,9 +54,14 @@ CUDA_OP(cuda_op_attention)
     size_t q_bytes = cuda_piece((size_t)(batch * heads * seq * d) * ce);
     size_t kv_bytes = cuda_piece((size_t)(batch * kv * seq * d) * ce);
     size_t qkv_bytes = cuda_piece((size_t)(batch * seq * cols) * sizeof(float));
-    size_t score_bytes = cuda_piece((size_t)(batch * heads * seq * seq) * sizeof(float));
-    size_t p_bytes = cd == RT_DTYPE_F32 ? 0 : cuda_piece((size_t)(batch * heads * seq * seq) * ce);
-    size_t ctx_bytes = cuda_piece((size_t)(batch * heads * seq * d) * sizeof(float));
+    /* the GEMM path's scores, probabilities (in the compute dtype unless F32) and heads */
+    bool flash = cuda_k_flash_fits(cd, d, batch * heads, seq);
+    size_t score_bytes =
+        flash ? 0 : cuda_piece((size_t)(batch * heads * seq * seq) * sizeof(float));
+    size_t p_bytes = flash || cd == RT_DTYPE_F32
+                         ? 0
+                         : cuda_piece((size_t)(batch * heads * seq * seq) * ce);
+    size_t ctx_bytes = flash ? 0 : cuda_piece((size_t)(batch * heads * seq * d) * sizeof(float));
     size_t conv_bytes = cuda_operand_bytes(be, x, cd) + cuda_operand_bytes(be, w, cd);
     char *s = cuda_scratch(be, conv_bytes + qkv_bytes + q_bytes + 2 * kv_bytes + score_bytes +
                                    p_bytes + ctx_bytes, err);
@@ -80,6 +89,14 @@ CUDA_OP(cuda_op_attention)
         return st;
     CUDA_LAUNCH(be, err, cuda_k_qkv_split(be->stream, qkv, cd, q, k, v, batch, seq, heads, kv, d),
                 "Attention QKV split");
+    int64_t mask_b = m0 > 1 ? m2 * seq : 0, mask_q = m2 > 1 ? seq : 0;
+    if (flash) {
+        CUDA_LAUNCH(be, err,
+                    cuda_k_flash_attn(be->stream, cd, q, k, v, out[0]->data, batch, seq, heads,
+                                      kv, d, scale, m ? m->data : NULL, mask_b, mask_q),
+                    "Attention flash");
+        return RT_OK;
+    }
 
     /* scores of the group of query heads of each (batch, KV head): (group seq) x seq */
     cuda_gemm qk = cuda_gemm_plain(cd, RT_DTYPE_F32, false, true, group * seq, seq, d, q, k,
@@ -91,8 +108,7 @@ CUDA_OP(cuda_op_attention)
         return st;
     CUDA_LAUNCH(be, err,
                 cuda_k_attn_softmax(be->stream, scores, cd, p, batch * heads * seq, seq, seq,
-                                    heads * seq, m ? m->data : NULL, m0 > 1 ? m2 * seq : 0,
-                                    m2 > 1 ? seq : 0),
+                                    heads * seq, m ? m->data : NULL, mask_b, mask_q),
                 "Attention softmax");
 
     cuda_gemm pv = cuda_gemm_plain(cd, RT_DTYPE_F32, false, false, group * seq, d, seq, p, v, ctx);

@@ -1,10 +1,12 @@
 /* cuda_op_nn.c: the CUDA backend's linear-algebra and neural-network ops: MatMul (numpy
  * batch broadcasting), Gemm and infd.Linear on cuBLASLt (cuda_gemm.h) in the backend's
- * precision, Conv / infd.FusedConv and pooling as direct kernels, BatchNormalization,
- * LayerNormalization, infd.SkipLayerNorm, Softmax / LogSoftmax, the reductions and
- * ArgMax, and the GEMM operand conversions they share with Attention. */
+ * precision, Conv / infd.FusedConv on cuDNN (cuda_dnn_conv.h) or a direct kernel, pooling
+ * as direct kernels, BatchNormalization, LayerNormalization, infd.SkipLayerNorm,
+ * Softmax / LogSoftmax, the reductions and ArgMax, and the GEMM operand conversions they
+ * share with Attention and the cuDNN convolutions. */
 #include <string.h>
 
+#include "cuda_dnn_conv.h"
 #include "cuda_gemm.h"
 #include "cuda_ops.h"
 #include "rt_cpu_nn_util.h"
@@ -276,15 +278,19 @@ CUDA_OP(cuda_op_conv)
     rt_window win;
     if (st == RT_OK)
         st = rt_window_resolve(node, &x->shape, w->shape.dims + 2, &win, err);
+    int64_t group = rt_node_attr_int(node, "group", 1);
+    bool done = false;
     if (st == RT_OK)
-        st = rt_window_pad3(&win, err);
-    if (st != RT_OK)
+        st = cuda_dnn_conv(be, x, w, b, out[0], &win, group, act, &done, err);
+    if (st != RT_OK || done)
+        return st;
+    if ((st = rt_window_pad3(&win, err)) != RT_OK)
         return st;
     cuda_window cw = window_of(&win);
     CUDA_LAUNCH(be, err,
                 cuda_k_conv(be->stream, x->dtype, x->data, w->dtype, w->data, b ? b->data : NULL,
                             out[0]->data, x->shape.dims[0], x->shape.dims[1], w->shape.dims[0],
-                            rt_node_attr_int(node, "group", 1), &cw, act),
+                            group, &cw, act),
                 rt_op_name(node->op));
     return RT_OK;
 }

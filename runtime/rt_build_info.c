@@ -22,9 +22,11 @@ void rt_build_info_print(FILE *f, const char *program)
     for (int i = 0; i < n; i++)
         if (cuda_device_describe(i, buf, sizeof buf) == 0)
             fprintf(f, "  cuda:%d %s\n", i, buf);
-    char blas[320];
-    cuda_backend_describe_blas(blas, sizeof blas);
-    fprintf(f, "cuda backend GEMMs: %s\n", blas);
+    char lib[320];
+    cuda_backend_describe_blas(lib, sizeof lib);
+    fprintf(f, "cuda backend GEMMs: %s\n", lib);
+    cuda_backend_describe_dnn(lib, sizeof lib);
+    fprintf(f, "cuda backend convolutions: %s\n", lib);
 #else
     fprintf(f, "cuda support: not compiled in (nvcc was not found at build time)\n");
 #endif

@@ -22,11 +22,32 @@ if [ ! -e /usr/local/cuda/lib64/libcublasLt.so.13 ]; then
     lt=$(find / -name 'libcublasLt.so.13*' -not -path '/proc/*' 2>/dev/null | head -1)
     [ -n "$lt" ] && libs=$libs:$(dirname "$lt")
 fi
+# cuDNN (optional, opened on the first convolution) may exist only in the image's PyTorch
+# wheels (nvidia/cudnn/lib or nvidia/cu13/lib): its folder joins the library path, and its
+# headers, when the toolkit has none, compile the cuDNN path in; nothing when absent
+cudnn_lib=$(python3 - 2>/dev/null <<'PY' || true
+import glob, os
+import nvidia
+for d in nvidia.__path__:
+    for f in sorted(glob.glob(os.path.join(d, "*", "lib", "libcudnn.so.9"))):
+        print(os.path.dirname(f))
+        raise SystemExit
+PY
+)
+cudnn_args=()
+if [ -n "$cudnn_lib" ]; then
+    libs=$libs:$cudnn_lib
+    inc=$(dirname "$cudnn_lib")/include
+    if [ ! -e /usr/local/cuda/include/cudnn.h ] && [ -e "$inc/cudnn.h" ]; then
+        cudnn_args=(CUDNN_INCLUDE="$inc")
+    fi
+fi
 export LD_LIBRARY_PATH=$libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 log=${OUT:-/tmp}
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$log/device.txt"
 # CI enforces -Werror; here another compiler version's new warnings must not stop the tests
-args=(BUILD="$build" DEPS_ROOT="$root" PYTHON=python3 WARN="-Wall -Wextra")
+args=(BUILD="$build" DEPS_ROOT="$root" PYTHON=python3 WARN="-Wall -Wextra"
+      ${cudnn_args[@]+"${cudnn_args[@]}"})
 targets=("$build/infd-run" "$build/infd" "$build/tests/gpu/test_backend_ops"
          "$build/tests/gpu/bench_gemm")
 make -j"$(nproc)" "${args[@]}" "${targets[@]}" >"$log/build.log" 2>&1 ||

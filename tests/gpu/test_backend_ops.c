@@ -6,14 +6,17 @@
  * host-read inputs as host tensors) and compared element by element with a tolerance per
  * dtype. Outputs start as NaN (0xff bytes) so an element a kernel forgets shows, and every
  * device buffer sits between guard bytes that must come back unchanged (out-of-bounds
- * writes). GEMM ops are repeated in the tf32, fp16 and bf16 precisions against the FP32
- * CPU with a relative-error bound.
+ * writes). GEMM ops and convolutions (cuDNN computes them in the backend's precision)
+ * are repeated in the tf32, fp16 and bf16 precisions against the FP32 CPU with a
+ * relative-error bound; conv cases also check which path ran (cuDNN or the direct
+ * kernel) through the backend's cuDNN count.
  *
- * Part 2, sessions: a small transformer block, a graph whose Reshape reads a graph input,
- * one that reads an intermediate on the host, and one whose run needs more memory than the
- * device has, through rt_session on cuda against the CPU: repeated runs (discovery, the
- * warm-up, the CUDA Graph recording and its replays), a second batch size, launch counts,
- * and the run-time out-of-memory error after which the session keeps working.
+ * Part 2, sessions: a small transformer block, two convolutions, a graph whose Reshape
+ * reads a graph input, one that reads an intermediate on the host, and one whose run needs
+ * more memory than the device has, through rt_session on cuda against the CPU: repeated
+ * runs (discovery, the warm-up, the CUDA Graph recording and its replays), a second batch
+ * size, launch counts, and the run-time out-of-memory error after which the session keeps
+ * working.
  *
  *   test_backend_ops            run everything; exit 0 when all pass (or no device)
  *   test_backend_ops --probe    exit 0 if a CUDA device is visible, else print why, exit 1
@@ -67,6 +70,8 @@ typedef enum {
     GEN_POS,    /* floats in [0.1, 2], integers in [1, 5] */
     GEN_INDEX,  /* integers in [-lim, lim) (Gather), lim = the case's index_limit */
     GEN_BOOL,
+    GEN_SMALL,  /* floats in [-0.25, 0.25] */
+    GEN_MASK,   /* floats: -10000 (an additive attention mask's "masked") for about 30%, else 0 */
     GEN_DATA    /* the given host data */
 } gen_kind;
 
@@ -106,8 +111,10 @@ static rt_tensor *make_input(const tin *t, int64_t index_limit)
             v = u < 0.5;
         else if (t->gen == GEN_INDEX)
             v = floor(u * 2 * (double)index_limit) - (double)index_limit;
+        else if (t->gen == GEN_MASK)
+            v = u < 0.3 ? -10000 : 0;
         else if (rt_dtype_is_float(t->dt))
-            v = t->gen == GEN_POS ? 0.1 + 1.9 * u : 4 * u - 2;
+            v = t->gen == GEN_POS ? 0.1 + 1.9 * u : t->gen == GEN_SMALL ? 0.5 * u - 0.25 : 4 * u - 2;
         else if (t->gen == GEN_POS)
             v = 1 + floor(u * 5);
         else
@@ -218,6 +225,31 @@ static bool compare(const char *name, const rt_tensor *want, const rt_tensor *go
 
 /* ---- part 1: single ops ---- */
 
+/* Conv and FusedConv cases run on cuDNN whenever the backend has it, but those named
+ * "falls back", which must run the direct kernel. */
+static bool conv_takes_dnn(const tcase *c)
+{
+    return (c->op == RT_OP_CONV || c->op == RT_OP_FUSED_CONV) && !strstr(c->name, "falls back");
+}
+
+/* Whether conv case c took its path, given the backend's cuDNN count before it ran. */
+static bool conv_path(const tcase *c, rt_backend *gpu, const char *name, uint64_t before)
+{
+    bool active;
+    uint64_t after;
+    cuda_backend_dnn_stats(gpu, &active, &after);
+    bool conv = c->op == RT_OP_CONV || c->op == RT_OP_FUSED_CONV;
+    if (conv && !conv_takes_dnn(c) && after != before) {
+        fail(name, "ran on cuDNN, but must fall back to the direct kernel");
+        return false;
+    }
+    if (conv_takes_dnn(c) && active && after == before) {
+        fail(name, "ran the direct kernel, though the backend has cuDNN");
+        return false;
+    }
+    return true;
+}
+
 /* Runs c on both backends; prec is the CUDA backend's (checked by relative norm unless
  * fp32). */
 static void run_case(const tcase *c, rt_backend *cpu, rt_backend *gpu, rt_precision prec)
@@ -281,6 +313,9 @@ static void run_case(const tcase *c, rt_backend *cpu, rt_backend *gpu, rt_precis
         dp[k] = &dout[k];
     }
     rt_kernel_ctx ctx = {.threads = 1};
+    bool dnn_active;
+    uint64_t dnn_convs;
+    cuda_backend_dnn_stats(gpu, &dnn_active, &dnn_convs);
     if (ok && cpu->vt->node_run(cpu, &ctx, &node, hin, c->n_in, wp, c->n_out, &err) != RT_OK) {
         printf("skip %s: the CPU rejects it (%s)\n", name, err.text);
         ok = false;
@@ -290,6 +325,7 @@ static void run_case(const tcase *c, rt_backend *cpu, rt_backend *gpu, rt_precis
         fail(name, "cuda failed: %s", err.text);
         ok = false;
     }
+    ok = ok && conv_path(c, gpu, name, dnn_convs);
     for (int k = 0; ok && k < c->n_out; k++) {
         if (!dbuf_fetch(gpu, &dbufs[out_buf0 + k], got[k]->data)) {
             fail(name, "a guard byte around output %d changed", k);
@@ -306,6 +342,9 @@ static void run_case(const tcase *c, rt_backend *cpu, rt_backend *gpu, rt_precis
     }
     for (int k = 0; ok && k < c->n_out; k++) {
         tol t = tol_for(meta[k].dtype);
+        /* cuDNN sums in another order, or by Winograd or FFT: a relative bound in fp32 too */
+        if (conv_takes_dnn(c))
+            t = (tol){0, 0, meta[k].dtype == RT_DTYPE_F32 ? 1e-4 : 1e-2};
         if (prec == RT_PRECISION_TF32)
             t = (tol){0, 0, 5e-3};
         else if (prec == RT_PRECISION_FP16)
@@ -446,7 +485,38 @@ static tcase cases[] = {
      {T(F32, 2, 5, 8), T(F32, 8, 24), ABSENT, T(F32, 1, 1, 5, 5)}, 4, 1, 0},
     {"Attention grouped query", RT_OP_ATTENTION, 17, {AI("num_heads", 4), AI("num_kv_heads", 2)}, 2,
      {T(F32, 2, 6, 16), T(F32, 16, 32), T(F32, 32)}, 3, 1, 0},
-    /* convolution and pooling */
+    /* head sizes that are multiples of 16 take the flash kernel in fp16 and bf16 (64 query
+     * rows per block; 64 keys per tile up to d = 64, 32 above): seq 1, seq inside a tile,
+     * on a tile edge and across two. W and B in [-0.25, 0.25] keep the logits of order 1 as
+     * in trained models: with [-2, 2] weights d = 64 gives logits of order 50, a one-hot
+     * softmax whose near-tied maxima half-precision rounding swaps (3e-2 relative error in
+     * bf16 measured in a NumPy model of the chain, against 4e-3 with these weights). */
+    {"Attention flash d64 seq 64", RT_OP_ATTENTION, 17, {AI("num_heads", 2)}, 1,
+     {T(F32, 2, 64, 32), TG(F32, GEN_SMALL, 32, 384), TG(F32, GEN_SMALL, 384)}, 3, 1, 0},
+    {"Attention flash d64 seq 1", RT_OP_ATTENTION, 17, {AI("num_heads", 4)}, 1,
+     {T(F32, 2, 1, 32), TG(F32, GEN_SMALL, 32, 768), TG(F32, GEN_SMALL, 768)}, 3, 1, 0},
+    {"Attention flash d32 seq 17", RT_OP_ATTENTION, 17, {AI("num_heads", 3)}, 1,
+     {T(F32, 2, 17, 32), TG(F32, GEN_SMALL, 32, 288), TG(F32, GEN_SMALL, 288)}, 3, 1, 0},
+    {"Attention flash d32 seq 130 mask per query", RT_OP_ATTENTION, 17, {AI("num_heads", 2)}, 1,
+     {T(F32, 2, 130, 32), TG(F32, GEN_SMALL, 32, 192), ABSENT, TG(F32, GEN_MASK, 1, 1, 130, 130)},
+     4, 1, 0},
+    {"Attention flash d64 seq 17 mask per key", RT_OP_ATTENTION, 17,
+     {AI("num_heads", 2), AF("scale", 0.1f)}, 2,
+     {T(F32, 2, 17, 32), TG(F32, GEN_SMALL, 32, 384), TG(F32, GEN_SMALL, 384),
+      TG(F32, GEN_MASK, 2, 1, 1, 17)}, 4, 1, 0},
+    {"Attention flash d64 seq 130 grouped query", RT_OP_ATTENTION, 17,
+     {AI("num_heads", 4), AI("num_kv_heads", 2)}, 2,
+     {T(F32, 2, 130, 32), TG(F32, GEN_SMALL, 32, 512), TG(F32, GEN_SMALL, 512)}, 3, 1, 0},
+    {"Attention flash d128 seq 70 grouped query mask per key", RT_OP_ATTENTION, 17,
+     {AI("num_heads", 2), AI("num_kv_heads", 1)}, 2,
+     {T(F32, 2, 70, 32), TG(F32, GEN_SMALL, 32, 512), TG(F32, GEN_SMALL, 512),
+      TG(F32, GEN_MASK, 2, 1, 1, 70)}, 4, 1, 0},
+    /* d = 24 is no multiple of 16: the GEMM path in every precision */
+    {"Attention d24 falls back", RT_OP_ATTENTION, 17, {AI("num_heads", 2)}, 1,
+     {T(F32, 2, 17, 32), TG(F32, GEN_SMALL, 32, 144), TG(F32, GEN_SMALL, 144),
+      TG(F32, GEN_MASK, 1, 1, 17, 17)}, 4, 1, 0},
+    /* convolution (on cuDNN when the backend has it, but "falls back" cases: conv_path)
+     * and pooling */
     {"Conv 2d pads", RT_OP_CONV, 11, {AIS("pads", 1, 1, 1, 1)}, 1,
      {T(F32, 2, 3, 8, 8), T(F32, 4, 3, 3, 3), T(F32, 4)}, 3, 1, 0},
     {"Conv strides dilations", RT_OP_CONV, 11, {AIS("strides", 2, 2), AIS("dilations", 2, 1)}, 2,
@@ -456,6 +526,41 @@ static tcase cases[] = {
     {"Conv 1d", RT_OP_CONV, 11, {{0}}, 0, {T(F32, 2, 3, 10), T(F32, 5, 3, 3), T(F32, 5)}, 3, 1, 0},
     {"FusedConv relu", RT_OP_FUSED_CONV, 11, {AS("activation", "Relu")}, 1,
      {T(F32, 1, 3, 6, 6), T(F32, 2, 3, 3, 3), T(F32, 2)}, 3, 1, 0},
+    {"Conv groups 2", RT_OP_CONV, 11, {AI("group", 2), AIS("pads", 1, 1, 1, 1)}, 2,
+     {T(F32, 2, 8, 7, 7), T(F32, 6, 4, 3, 3), T(F32, 6)}, 3, 1, 0},
+    {"Conv 1x1", RT_OP_CONV, 11, {{0}}, 0,
+     {T(F32, 2, 16, 5, 5), T(F32, 8, 16, 1, 1), T(F32, 8)}, 3, 1, 0},
+    {"Conv stride 2 pads odd", RT_OP_CONV, 11, {AIS("strides", 2, 2), AIS("pads", 1, 1, 1, 1)}, 2,
+     {T(F32, 1, 4, 11, 11), T(F32, 6, 4, 3, 3), T(F32, 6)}, 3, 1, 0},
+    {"Conv dilation 2 pads 2", RT_OP_CONV, 11, {AIS("dilations", 2, 2), AIS("pads", 2, 2, 2, 2)}, 2,
+     {T(F32, 1, 3, 12, 12), T(F32, 4, 3, 3, 3), T(F32, 4)}, 3, 1, 0},
+    {"Conv 1d stride pads", RT_OP_CONV, 11, {AIS("strides", 2), AIS("pads", 2, 2)}, 2,
+     {T(F32, 2, 4, 20), T(F32, 6, 4, 5), T(F32, 6)}, 3, 1, 0},
+    {"Conv 32 to 64 channels", RT_OP_CONV, 11, {AIS("pads", 1, 1, 1, 1)}, 1,
+     {T(F32, 2, 32, 16, 16), T(F32, 64, 32, 3, 3), T(F32, 64)}, 3, 1, 0},
+    {"FusedConv relu 32 to 64 channels", RT_OP_FUSED_CONV, 11,
+     {AS("activation", "Relu"), AIS("pads", 1, 1, 1, 1)}, 2,
+     {T(F32, 1, 32, 16, 16), T(F32, 64, 32, 3, 3), T(F32, 64)}, 3, 1, 0},
+    {"FusedConv relu no bias", RT_OP_FUSED_CONV, 11, {AS("activation", "Relu")}, 1,
+     {T(F32, 1, 3, 6, 6), T(F32, 2, 3, 3, 3)}, 2, 1, 0},
+    {"FusedConv sigmoid", RT_OP_FUSED_CONV, 11,
+     {AS("activation", "Sigmoid"), AIS("pads", 1, 1, 1, 1)}, 2,
+     {T(F32, 2, 4, 6, 6), T(F32, 8, 4, 3, 3), T(F32, 8)}, 3, 1, 0},
+    {"FusedConv clip 0 6", RT_OP_FUSED_CONV, 11,
+     {AS("activation", "Clip"), AF("activation_min", 0.0f), AF("activation_max", 6.0f)}, 3,
+     {T(F32, 1, 8, 5, 5), T(F32, 8, 8, 3, 3), T(F32, 8)}, 3, 1, 0},
+    {"FusedConv leaky relu f16 weight", RT_OP_FUSED_CONV, 11,
+     {AS("activation", "LeakyRelu"), AF("activation_alpha", 0.2f)}, 2,
+     {T(F32, 1, 8, 6, 6), T(F16, 8, 8, 3, 3), T(F32, 8)}, 3, 1, 0},
+    {"Conv f16", RT_OP_CONV, 11, {AIS("pads", 1, 1, 1, 1)}, 1,
+     {T(F16, 1, 8, 6, 6), T(F16, 8, 8, 3, 3), T(F16, 8)}, 3, 1, 0},
+    /* cuDNN takes the same pad on both sides and at most 2 spatial dims */
+    {"Conv asymmetric pads falls back", RT_OP_CONV, 11, {AIS("pads", 0, 1, 1, 0)}, 1,
+     {T(F32, 1, 3, 6, 6), T(F32, 4, 3, 3, 3), T(F32, 4)}, 3, 1, 0},
+    {"Conv same upper even kernel falls back", RT_OP_CONV, 11, {AS("auto_pad", "SAME_UPPER")}, 1,
+     {T(F32, 1, 3, 6, 6), T(F32, 4, 3, 2, 2)}, 2, 1, 0},
+    {"Conv 3d falls back", RT_OP_CONV, 11, {AIS("pads", 1, 1, 1, 1, 1, 1)}, 1,
+     {T(F32, 1, 2, 4, 5, 5), T(F32, 3, 2, 3, 3, 3), T(F32, 3)}, 3, 1, 0},
     {"MaxPool indices", RT_OP_MAX_POOL, 12, {AIS("kernel_shape", 3, 3), AIS("strides", 2, 2),
                                              AIS("pads", 1, 1, 1, 1)}, 3,
      {T(F32, 2, 3, 9, 9)}, 1, 2, 0},
@@ -526,11 +631,12 @@ static tcase cases[] = {
      {T(I64, 4, 6), TG(F32, GEN_POS, 1)}, 2, 1, 0},
 };
 
-/* ops whose GEMMs take the backend's precision: repeated in tf32, fp16 and bf16 */
+/* ops whose GEMMs (or cuDNN convolutions) take the backend's precision: repeated in tf32,
+ * fp16 and bf16 */
 static bool uses_gemm(rt_op op)
 {
     return op == RT_OP_MATMUL || op == RT_OP_GEMM || op == RT_OP_LINEAR || op == RT_OP_ATTENTION ||
-           op == RT_OP_QLINEAR;
+           op == RT_OP_QLINEAR || op == RT_OP_CONV || op == RT_OP_FUSED_CONV;
 }
 
 /* ---- part 2: sessions ---- */
@@ -683,6 +789,68 @@ static void session_block(rt_precision prec, bool graphs)
     rt_session_free(gpu);
 }
 
+/* A Conv node's attributes: pads 1 on every side, and the stride. */
+static rt_attr *conv_attrs(int64_t stride)
+{
+    rt_attr *a = calloc(2, sizeof *a);
+    a[0] = (rt_attr){.name = strdup("pads"), .type = RT_ATTR_INTS, .n = 4,
+                     .ints = malloc(4 * sizeof(int64_t))};
+    a[1] = (rt_attr){.name = strdup("strides"), .type = RT_ATTR_INTS, .n = 2,
+                     .ints = malloc(2 * sizeof(int64_t))};
+    for (int i = 0; i < 4; i++)
+        a[0].ints[i] = 1;
+    a[1].ints[0] = a[1].ints[1] = stride;
+    return a;
+}
+
+/* x (batch, 4, 10, 10) -> Conv 3x3 -> Relu -> Conv 3x3 stride 2: the optimizer fuses the
+ * first pair into an infd.FusedConv; on cuDNN when the backend has it. */
+static rt_graph *conv_graph(uint64_t seed)
+{
+    rng = seed;
+    rt_graph *g = rt_graph_create("convs");
+    g->opset = 17;
+    rt_shape xs = rt_shape_make(4, (int64_t[]){-1, 4, 10, 10});
+    int x = rt_graph_add_value(g, "x", RT_VALUE_INPUT, RT_DTYPE_F32, &xs);
+    int w1 = add_weight(g, "w1", 4, (int64_t[]){8, 4, 3, 3});
+    int b1 = add_weight(g, "b1", 1, (int64_t[]){8});
+    int w2 = add_weight(g, "w2", 4, (int64_t[]){6, 8, 3, 3});
+    int b2 = add_weight(g, "b2", 1, (int64_t[]){6});
+    int c = test_mid(g, "c"), r = test_mid(g, "r"), y = test_mid(g, "y");
+    rt_graph_add_input(g, x);
+    rt_graph_add_node(g, "conv1", RT_OP_CONV, (int[]){x, w1, b1}, 3, (int[]){c}, 1,
+                      conv_attrs(1), 2);
+    rt_graph_add_node(g, "relu", RT_OP_RELU, (int[]){c}, 1, (int[]){r}, 1, NULL, 0);
+    rt_graph_add_node(g, "conv2", RT_OP_CONV, (int[]){r, w2, b2}, 3, (int[]){y}, 1,
+                      conv_attrs(2), 2);
+    rt_graph_add_output(g, y);
+    return g;
+}
+
+/* conv_graph through sessions with CUDA Graphs: cuDNN's calls recorded and replayed. */
+static void session_conv(rt_precision prec)
+{
+    char name[96];
+    snprintf(name, sizeof name, "session convs [%s]", rt_precision_name(prec));
+    rt_error err;
+    rt_session *cpu = session_on(conv_graph(11), RT_BACKEND_CPU, RT_PRECISION_FP32, false, true, &err);
+    rt_session *gpu = session_on(conv_graph(11), RT_BACKEND_CUDA, prec, true, true, &err);
+    if (cpu && gpu) {
+        tol t = {0, 0, prec == RT_PRECISION_FP32 ? 1e-4 : prec == RT_PRECISION_TF32 ? 5e-3
+                       : prec == RT_PRECISION_FP16 ? 1e-2 : 3e-2};
+        rt_session_stats st;
+        rt_tensor *x = tensor_f32(4, (int64_t[]){2, 4, 10, 10});
+        run_both(name, cpu, gpu, &x, 1, 4, t, &st);
+        rt_tensor_free(x);
+        check(st.replayed_last && st.launches_last == 1, name,
+              "the fourth run replays one CUDA Graph");
+    } else {
+        check(false, name, err.text);
+    }
+    rt_session_free(cpu);
+    rt_session_free(gpu);
+}
+
 static void session_host_reads(void)
 {
     const char *name = "session host-read inputs";
@@ -784,6 +952,9 @@ int main(int argc, char **argv)
     char desc[160] = "?";
     cuda_device_describe(0, desc, sizeof desc);
     printf("test_backend_ops on cuda:0 %s\n", desc);
+    char dnn[400];
+    cuda_backend_describe_dnn(dnn, sizeof dnn);
+    printf("convolutions: %s\n", dnn);
     const char *filter = argc > 1 ? argv[1] : "";
     memset(guard_pattern, 0xa5, sizeof guard_pattern);
     rt_error err;
@@ -801,6 +972,11 @@ int main(int argc, char **argv)
                 continue;
             run_case(&cases[i], cpu, gpu, precs[p]);
         }
+        bool dnn_active;
+        uint64_t dnn_convs;
+        cuda_backend_dnn_stats(gpu, &dnn_active, &dnn_convs);
+        printf("convolutions on cuDNN [%s]: %llu\n", rt_precision_name(precs[p]),
+               (unsigned long long)dnn_convs);
         rt_backend_free(gpu);
     }
     rt_backend_free(cpu);
@@ -808,6 +984,8 @@ int main(int argc, char **argv)
         for (size_t p = 0; p < sizeof precs / sizeof *precs; p++)
             session_block(precs[p], true);
         session_block(RT_PRECISION_FP32, false);
+        for (size_t p = 0; p < sizeof precs / sizeof *precs; p++)
+            session_conv(precs[p]);
         session_host_reads();
         session_out_of_memory();
     }
