@@ -52,16 +52,19 @@ static void arena_free(void *p)
     free(p);
 }
 
-/* Installed once, before the first arena opens; outside arenas the two functions are
- * malloc and free, so values made before or after, on any thread, stay compatible. */
 static void install(void)
 {
     json_set_alloc_funcs(arena_malloc, arena_free);
 }
 
-void srv_json_arena_open(srv_json_arena *a, void *block, size_t size)
+void srv_json_arena_install(void)
 {
     pthread_once(&installed, install);
+}
+
+void srv_json_arena_open(srv_json_arena *a, void *block, size_t size)
+{
+    srv_json_arena_install();
     uintptr_t base = ((uintptr_t)block + 15u) & ~(uintptr_t)15u;
     size_t skip = (size_t)(base - (uintptr_t)block);
     *a = (srv_json_arena){.base = (char *)base, .cap = size > skip ? size - skip : 0};

@@ -15,8 +15,12 @@ typedef struct srv_json_arena {
     bool overflowed;  /* an allocation did not fit and went to malloc */
 } srv_json_arena;
 
+/* Installs the allocator in jansson (once; later calls do nothing). jansson asks for this
+ * before any other of its calls, so the daemon makes it first thing; outside an open arena
+ * the allocator is malloc and free, so values made before it stay compatible anyway. */
+void srv_json_arena_install(void);
 /* Opens a on the calling thread (one at a time per thread) over size bytes at block,
- * installing the allocator in jansson on first use. */
+ * installing the allocator if that has not been done. */
 void srv_json_arena_open(srv_json_arena *a, void *block, size_t size);
 /* Closes the calling thread's arena. Every jansson value made while it was open must be
  * dead by now: released with json_decref, or, when a->overflowed is false, simply

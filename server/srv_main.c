@@ -11,6 +11,7 @@
 
 #include "cfg_options.h"
 #include "rt_build_info.h"
+#include "srv_json_arena.h"
 #include "srv_log.h"
 #include "srv_server.h"
 
@@ -89,6 +90,7 @@ static int drain(srv_server *s, const cfg_server *cfg)
 
 int main(int argc, char **argv)
 {
+    srv_json_arena_install(); /* before any other jansson call, as jansson asks */
     cfg_server cfg;
     char err[CFG_ERR_MAX];
     cfg_server_init(&cfg);
