@@ -83,37 +83,13 @@ __global__ void k_channel_bias_act(const TX *x, TY *y, const TY *bias, int64_t c
 {
     CUDA_FOR(i, total)
     {
-        float v = to_f(x[i]);
+        float v = (float)to_f(x[i]);
         if (bias)
-            v += to_f(bias[i / plane % c]);
+            v += (float)to_f(bias[i / plane % c]);
         if (act.kind != RT_ACT_NONE)
             v = act_apply(act.kind, v, act.alpha, act.lo, act.hi);
-        y[i] = from_f<TY>(v);
+        y[i] = from_d<TY>(v);
     }
-}
-
-template <typename TY>
-static cudaError_t channel_bias_act(cudaStream_t s, int x_dt, const void *x, TY *y,
-                                    const TY *bias, int64_t c, int64_t plane, int64_t total,
-                                    cuda_act act)
-{
-    unsigned g = cuda_blocks(total);
-    switch (x_dt) {
-    case RT_DTYPE_F32:
-        k_channel_bias_act<<<g, CUDA_THREADS, 0, s>>>((const float *)x, y, bias, c, plane, total,
-                                                      act);
-        break;
-    case RT_DTYPE_F16:
-        k_channel_bias_act<<<g, CUDA_THREADS, 0, s>>>((const __half *)x, y, bias, c, plane, total,
-                                                      act);
-        break;
-    case RT_DTYPE_BF16:
-        k_channel_bias_act<<<g, CUDA_THREADS, 0, s>>>((const __nv_bfloat16 *)x, y, bias, c, plane,
-                                                      total, act);
-        break;
-    default: return cudaErrorInvalidValue;
-    }
-    return cudaGetLastError();
 }
 
 extern "C" cudaError_t cuda_k_channel_bias_act(cudaStream_t s, int x_dt, const void *x, int y_dt,
@@ -123,17 +99,12 @@ extern "C" cudaError_t cuda_k_channel_bias_act(cudaStream_t s, int x_dt, const v
     int64_t total = n * c * plane;
     if (total == 0)
         return cudaSuccess;
-    switch (y_dt) {
-    case RT_DTYPE_F32:
-        return channel_bias_act(s, x_dt, x, (float *)y, (const float *)bias, c, plane, total, act);
-    case RT_DTYPE_F16:
-        return channel_bias_act(s, x_dt, x, (__half *)y, (const __half *)bias, c, plane, total,
-                                act);
-    case RT_DTYPE_BF16:
-        return channel_bias_act(s, x_dt, x, (__nv_bfloat16 *)y, (const __nv_bfloat16 *)bias, c,
-                                plane, total, act);
-    default: return cudaErrorInvalidValue;
-    }
+    unsigned g = cuda_blocks(total);
+    CUDA_FLOAT_DISPATCH(y_dt, typedef T TY; CUDA_FLOAT_DISPATCH(
+        x_dt, k_channel_bias_act<<<g, CUDA_THREADS, 0, s>>>((const T *)x, (TY *)y,
+                                                            (const TY *)bias, c, plane, total,
+                                                            act)))
+    return cudaGetLastError();
 }
 
 /* Taps of dim i of a window starting at start: those inside X as [*lo, *hi), and returned,

@@ -66,8 +66,10 @@ void srv_buf_put_real(srv_buf *b, double x, bool is_double)
 {
     /* integral values print as integers, exactly what "%g" prints for them below its
      * exponent threshold (zeros, counts and labels are common in outputs); -0 keeps its
-     * sign */
-    if (x == (double)(long long)(x) && fabs(x) < (is_double ? 1e17 : 1e9) && !(x == 0 && signbit(x))) {
+     * sign. The range is checked first: converting a double beyond long long's range is
+     * undefined. */
+    bool in_range = fabs(x) < (is_double ? 1e17 : 1e9);
+    if (in_range && x == (double)(long long)x && !(x == 0 && signbit(x))) {
         srv_buf_put_i64(b, (long long)x);
         return;
     }
